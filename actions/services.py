@@ -1,0 +1,65 @@
+"""The handles actions share (ATS, handoff log), opened once per action-server process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.ats import ATS, open_ats
+from bot.handoff import HandoffLog
+from bot.identity import VerifiedSender, verified_sender
+from bot.replies import Reply
+from bot.settings import Settings
+from bot.store import open_state_db
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ats: ATS
+    handoffs: HandoffLog
+
+    def today(self, timezone: str) -> dt.date:
+        return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        settings = Settings.from_env()
+        _services = Services(
+            settings=settings,
+            ats=open_ats(settings),
+            handoffs=HandoffLog(open_state_db(settings.state_database)),
+        )
+    return _services
+
+
+def reset_services() -> None:
+    """Forget the opened handles, so the next action reads settings afresh (tests, reloads)."""
+    global _services
+    _services = None
+
+
+def sender_of(tracker: Tracker) -> VerifiedSender | None:
+    metadata: dict[str, Any] = (tracker.latest_message or {}).get("metadata") or {}
+    return verified_sender(tracker.get_latest_input_channel(), metadata)
+
+
+def send(dispatcher: CollectingDispatcher, replies: tuple[Reply, ...] | list[Reply]) -> None:
+    for reply in replies:
+        dispatcher.utter_message(
+            text=reply.text,
+            buttons=[{"title": button.title, "payload": button.payload} for button in reply.buttons] or None,
+        )

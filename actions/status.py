@@ -1,0 +1,47 @@
+"""Where's my application? Answered only to a sender the channel has verified."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import send, sender_of, services
+from bot.ats import ATSUnavailable, call_ats
+from bot.status import load_status_context, status_answer
+
+logger = logging.getLogger(__name__)
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        sender = sender_of(tracker)
+        if sender is None:
+            dispatcher.utter_message(response="utter_status_unverified_channel")
+            return []
+        shared = services()
+        try:
+            context = await call_ats(load_status_context, shared.ats, sender,
+                                     timeout=shared.settings.ats_timeout_seconds)
+        except ATSUnavailable as error:
+            logger.warning("status for %s: ATS unavailable (%s)", tracker.sender_id, error)
+            dispatcher.utter_message(response="utter_ats_unavailable")
+            return []
+        if context is None:
+            dispatcher.utter_message(response="utter_status_unknown_sender")
+            return []
+
+        role = next(tracker.get_latest_entity_values("role"), None)
+        answer = status_answer(context.candidate, context.applications, context.company,
+                               today=shared.today(context.company.timezone), role=role)
+        for handoff in answer.handoffs:
+            shared.handoffs.request(tracker.sender_id, sender.channel, handoff.reason,
+                                    candidate_id=context.candidate.id, application_id=handoff.application_id)
+        send(dispatcher, answer.replies)
+        return []

@@ -1,0 +1,1 @@
+"""The candidate assistant's domain, free of Rasa: ATS access, identity, stages, status replies."""

@@ -1,0 +1,192 @@
+"""Command line: `python -m bot ...` (also installed as `candidate-assistant`).
+
+  ats load FILE        replace the embedded ATS data with a seed file (checked first)
+  ats check FILE       check a seed file without loading it
+  ats show             what the embedded ATS holds
+  handoffs             conversations waiting for a recruiter
+  sms send --from N T  text the running assistant as Twilio would (signed), print the reply
+  run                  start the action server and the Rasa server on embedded defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from bot.ats import SeedError
+from bot.ats.embedded import EmbeddedATS
+from bot.ats.seed import read_seed_file
+from bot.handoff import REASONS, HandoffLog
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store import open_state_db
+from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
+
+DEV_TOKEN_FILE = PROJECT_ROOT / "var" / "dev-twilio-auth-token"
+DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
+
+
+def dev_twilio_token() -> str:
+    """TWILIO_AUTH_TOKEN, or on a developer machine a random local token kept in var/."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    if token:
+        return token
+    if not DEV_TOKEN_FILE.exists():
+        DEV_TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
+        DEV_TOKEN_FILE.chmod(0o600)
+    return DEV_TOKEN_FILE.read_text().strip()
+
+
+def _ats_load(args: argparse.Namespace) -> int:
+    seed = read_seed_file(args.file)
+    database = Path(args.database) if args.database else Settings.from_env().ats_database
+    ats = EmbeddedATS(database)
+    ats.load_seed(seed)
+    counts = ", ".join(f"{count} {name}" for name, count in ats.counts().items())
+    print(f"Loaded {args.file} into {database}: {counts}.")
+    return 0
+
+
+def _ats_check(args: argparse.Namespace) -> int:
+    seed = read_seed_file(args.file)
+    print(f"{args.file} is valid: {len(seed.recruiters)} recruiters, {len(seed.jobs)} jobs, "
+          f"{len(seed.candidates)} candidates, {len(seed.applications)} applications.")
+    return 0
+
+
+def _ats_show(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    ats = EmbeddedATS(settings.ats_database, create=False)
+    print(f"{settings.ats_database}: {ats.company().name}")
+    for name, count in ats.counts().items():
+        print(f"  {name}: {count}")
+    for job in ats.list_jobs():
+        print(f"  job {job.id}: {job.title} ({' > '.join(stage.name for stage in job.stages)})")
+    return 0
+
+
+def _handoffs(args: argparse.Namespace) -> int:
+    requests = HandoffLog(open_state_db(Settings.from_env().state_database)).open_requests()
+    if not requests:
+        print("No conversations are waiting for a recruiter.")
+    for request in requests:
+        print(f"#{request.id} {request.created_at:%Y-%m-%d %H:%M} UTC  {request.channel}  {request.conversation_id}  "
+              f"candidate={request.candidate_id or '?'}  {REASONS[request.reason]}")
+    return 0
+
+
+def _sms_send(args: argparse.Namespace) -> int:
+    url = args.url or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}/webhooks/twilio/webhook"
+    params = inbound_params(args.sender, " ".join(args.text))
+    request = urllib.request.Request(  # noqa: S310 - a URL the developer chose
+        url, data=urllib.parse.urlencode(params).encode(), method="POST",
+        headers={"X-Twilio-Signature": signature_for(url, params, dev_twilio_token()),
+                 "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+            messages = twiml_messages(reply.read().decode())
+    except urllib.error.HTTPError as error:
+        print(f"The webhook answered {error.code}: {error.read().decode()[:200]}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as error:
+        print(f"Could not reach {url} ({error.reason}). Is the assistant running (make run)?", file=sys.stderr)
+        return 1
+    for message in messages or ["(no reply)"]:
+        print(message, end="\n\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.stack import Stack  # imported here: only `run` needs process management
+
+    os.environ.setdefault("ATS_SEED_FILE", str(DEMO_SEED))
+    os.environ["TWILIO_AUTH_TOKEN"] = dev_twilio_token()
+    settings = Settings.from_env()
+    seed = read_seed_file(settings.ats_seed_file) if settings.ats_seed_file else None  # fail before starting
+    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    stack = Stack(rasa_port=rasa_port, action_port=int(os.environ.get("ACTION_PORT", "5055")))
+    print("Starting the action server and the Rasa server (loading the model takes about 20 s)...", flush=True)
+    stack.start()
+    example = seed.candidates[0].phone if seed and seed.candidates else "+16175550101"
+    print(f"""
+The candidate assistant is running.
+  SMS webhook (Twilio): {stack.sms_webhook_url}
+      public URL for Twilio: set TWILIO_WEBHOOK_URL to it; signatures use TWILIO_AUTH_TOKEN
+  Text it as a demo candidate, from another terminal:
+      .venv/bin/python -m bot sms send --from {example} "where's my application?"
+  Recruiter queue:  .venv/bin/python -m bot handoffs
+  ATS data: {settings.ats_database} (from {settings.ats_seed_file or 'the loaded seed'})
+Press Ctrl-C to stop.""", flush=True)
+    stopped = {"signal": False}
+
+    def _stop(*_):
+        stopped["signal"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopped["signal"]:
+            for process in stack.processes:
+                if process.poll() is not None:
+                    print(f"A server stopped unexpectedly (exit {process.returncode}); shutting down.")
+                    stopped["signal"] = True
+            time.sleep(1)
+    finally:
+        print("\nStopping...", flush=True)
+        stack.stop()
+        print("Stopped.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The candidate assistant's command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ats = commands.add_parser("ats", help="the embedded ATS").add_subparsers(dest="ats_command", required=True)
+    load = ats.add_parser("load", help="replace the embedded ATS data with a seed file")
+    load.add_argument("file")
+    load.add_argument("--database", help="SQLite file (default: ATS_DATABASE or var/ats.db)")
+    load.set_defaults(handler=_ats_load)
+    check = ats.add_parser("check", help="check a seed file without loading it")
+    check.add_argument("file")
+    check.set_defaults(handler=_ats_check)
+    ats.add_parser("show", help="what the embedded ATS holds").set_defaults(handler=_ats_show)
+
+    commands.add_parser("handoffs", help="conversations waiting for a recruiter").set_defaults(handler=_handoffs)
+
+    sms = commands.add_parser("sms", help="talk to the running assistant over its SMS webhook")
+    send = sms.add_subparsers(dest="sms_command", required=True).add_parser("send", help="send one signed SMS")
+    send.add_argument("--from", dest="sender", required=True, help="sender's number, e.g. +16175550101")
+    send.add_argument("--url", help="webhook URL (default: the local one)")
+    send.add_argument("text", nargs="+")
+    send.set_defaults(handler=_sms_send)
+
+    commands.add_parser("run", help="start the assistant on embedded defaults").set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SeedError as error:
+        print(f"Seed file problem: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a clear line for the operator instead of a traceback
+        if os.environ.get("DEBUG"):
+            raise
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Who is writing, as far as the channel can prove it. Identity is a gate, not a feature.
+
+Only channels that verify their senders are trusted, and only for what they verify: the SMS
+channel proves the sender's phone number (Twilio's signature covers the From field). Anything a
+sender *says* about themselves ("I'm Priya", an email, an id) never verifies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.ats.base import ATS, Candidate
+from bot.phone import normalise_phone
+
+# The metadata key our SMS channel sets; other channels cannot set it for the "twilio" channel.
+VERIFIED_PHONE_KEY = "verified_phone"
+TRUSTED_PHONE_CHANNELS = frozenset({"twilio"})
+
+
+@dataclass(frozen=True)
+class VerifiedSender:
+    channel: str
+    phone: str | None = None
+    email: str | None = None
+
+
+def verified_sender(input_channel: str | None, metadata: dict[str, Any] | None) -> VerifiedSender | None:
+    """The proven identity behind a message, or None when the channel proves nothing."""
+    if not metadata or input_channel not in TRUSTED_PHONE_CHANNELS:
+        return None
+    phone = normalise_phone(metadata.get(VERIFIED_PHONE_KEY))
+    if phone is None or phone != metadata.get(VERIFIED_PHONE_KEY):
+        return None
+    return VerifiedSender(channel=input_channel, phone=phone)
+
+
+def find_verified_candidate(ats: ATS, sender: VerifiedSender) -> Candidate | None:
+    """The ATS candidate this sender is proven to be, or None."""
+    if sender.phone:
+        return ats.find_candidate_by_phone(sender.phone)
+    if sender.email:
+        return ats.find_candidate_by_email(sender.email)
+    return None

@@ -1,0 +1,38 @@
+"""Matching loosely named roles ("the ML job", "data eng") to job titles, with rapidfuzz."""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz, process, utils
+
+# Words candidates add around a role name that say nothing about which role it is.
+_FILLER = re.compile(
+    r"\b(the|my|a|an|for|of|job|role|position|application|app|opening|posting|one|status|thing)\b",
+    re.IGNORECASE,
+)
+_ABBREVIATIONS = {
+    "ml": "machine learning", "ai": "artificial intelligence", "eng": "engineer", "engr": "engineer",
+    "dev": "developer", "swe": "software engineer", "sr": "senior", "jr": "junior", "pm": "product manager",
+    "ux": "user experience", "mgr": "manager", "ds": "data scientist", "cs": "customer success",
+    "qa": "quality assurance", "fe": "frontend", "be": "backend", "sre": "site reliability engineer",
+}
+
+
+def _expand(text: str) -> str:
+    words = re.findall(r"[\w+#]+", _FILLER.sub(" ", text).casefold())
+    return " ".join(_ABBREVIATIONS.get(word, word) for word in words)
+
+
+def best_role_match(query: str, titles: list[str], threshold: float = 70.0) -> int | None:
+    """Index of the title the query names, or None when nothing matches well or two tie."""
+    wanted = _expand(query)
+    if not wanted or not titles:
+        return None
+    choices = [_expand(title) for title in titles]
+    scored = process.extract(wanted, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=2)
+    if not scored or scored[0][1] < threshold:
+        return None
+    if len(scored) > 1 and scored[1][1] == scored[0][1] and choices[scored[0][2]] != choices[scored[1][2]]:
+        return None
+    return scored[0][2]

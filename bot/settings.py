@@ -1,0 +1,62 @@
+"""Settings from the environment, with defaults that run the whole assistant on one machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError as error:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from error
+
+
+def _env_path(name: str, default: str) -> Path:
+    path = Path(os.environ.get(name) or default)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass(frozen=True)
+class Settings:
+    ats_backend: str
+    ats_database: Path
+    ats_seed_file: Path | None
+    ats_timeout_seconds: float
+    state_database: Path
+    twilio_auth_token: str | None
+    twilio_webhook_url: str | None
+    twilio_manages_opt_out: bool
+    conversation_id_key: str
+    default_phone_region: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        seed = os.environ.get("ATS_SEED_FILE")
+        return cls(
+            ats_backend=(os.environ.get("ATS_BACKEND") or "embedded").strip().lower(),
+            ats_database=_env_path("ATS_DATABASE", "var/ats.db"),
+            ats_seed_file=_env_path("ATS_SEED_FILE", seed) if seed else None,
+            ats_timeout_seconds=_env_float("ATS_TIMEOUT_SECONDS", 3.0),
+            state_database=_env_path("STATE_DATABASE", "var/state.db"),
+            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_webhook_url=os.environ.get("TWILIO_WEBHOOK_URL") or None,
+            twilio_manages_opt_out=_env_bool("TWILIO_MANAGES_OPT_OUT", False),
+            # Conversation ids are keyed hashes of phone numbers, keeping numbers out of Rasa's logs.
+            conversation_id_key=os.environ.get("CONVERSATION_ID_KEY") or "candidate-assistant-local",
+            default_phone_region=(os.environ.get("DEFAULT_PHONE_REGION") or "US").upper(),
+        )

@@ -1,0 +1,31 @@
+"""The assistant's own durable state (not the ATS, not Rasa's tracker): one SQLite database.
+
+Both the Rasa server (channels) and the action server write here, so it runs in WAL mode with a
+busy timeout; each concern (SMS ledger, handoff requests) owns its own tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+state_metadata = sa.MetaData()
+
+
+def open_state_db(path: str | Path) -> sa.engine.Engine:
+    database = Path(path)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        f"sqlite:///{database}", connect_args={"timeout": 10, "check_same_thread": False}, future=True,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    state_metadata.create_all(engine)
+    return engine

@@ -1,0 +1,1 @@
+"""Rasa input/output channels. Each module is one channel; the rules they apply live in bot/."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: the demo seed, a real embedded ATS on a temporary SQLite file, state DBs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bot.ats.embedded import EmbeddedATS
+from bot.ats.seed import read_seed_file
+from bot.settings import PROJECT_ROOT
+from bot.store import open_state_db
+
+DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
+DEMO_TODAY = dt.date(2026, 11, 22)  # the demo data's stage dates are written relative to this day
+
+
+@pytest.fixture()
+def demo_seed():
+    return read_seed_file(DEMO_SEED)
+
+
+@pytest.fixture()
+def ats(tmp_path: Path, demo_seed) -> EmbeddedATS:
+    embedded = EmbeddedATS(tmp_path / "ats.db", timeout=0.5)
+    embedded.load_seed(demo_seed)
+    return embedded
+
+
+@pytest.fixture()
+def state_engine(tmp_path: Path):
+    return open_state_db(tmp_path / "state.db")

@@ -1,0 +1,111 @@
+"""A real running stack (action server + Rasa server) for integration tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bot.settings import PROJECT_ROOT
+from bot.sms import conversation_id_for
+from bot.stack import DEFAULT_MODEL, Stack
+from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
+
+DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_model(model: Path = DEFAULT_MODEL) -> Path:
+    """Train once if no model exists (rasa train itself skips when nothing changed)."""
+    if not model.exists():
+        subprocess.run([sys.executable, "-m", "rasa", "train", "--fixed-model-name", model.name.split(".")[0],
+                        "--out", str(model.parent)], cwd=PROJECT_ROOT, check=True,
+                       env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"})
+    return model
+
+
+@dataclass
+class SmsReply:
+    status: int
+    body: str
+
+    @property
+    def messages(self) -> list[str]:
+        return twiml_messages(self.body) if self.status == 200 else []
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.messages)
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    workdir: Path
+    auth_token: str
+    public_url: str
+    conversation_key: str
+    api_token: str
+
+    def sign(self, params: dict, token: str | None = None, url: str | None = None) -> str:
+        return signature_for(url or self.public_url, params, token or self.auth_token)
+
+    def post(self, params: dict, signature: str | None, content_type: str | None = None,
+             body: bytes | None = None) -> SmsReply:
+        headers = {"Content-Type": content_type or "application/x-www-form-urlencoded"}
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        data = body if body is not None else urllib.parse.urlencode(params).encode()
+        reply = requests.post(self.stack.sms_webhook_url, data=data, headers=headers, timeout=60)
+        return SmsReply(reply.status_code, reply.text)
+
+    def text(self, sender: str, body: str, message_sid: str | None = None) -> SmsReply:
+        params = inbound_params(sender, body, message_sid=message_sid)
+        return self.post(params, self.sign(params))
+
+    def conversation_id(self, phone: str) -> str:
+        return conversation_id_for(phone, self.conversation_key)
+
+    def tracker_events(self, phone: str) -> list[dict]:
+        reply = requests.get(f"{self.stack.rasa_url}/conversations/{self.conversation_id(phone)}/tracker",
+                             params={"token": self.api_token}, timeout=30)
+        reply.raise_for_status()
+        return reply.json()["events"]
+
+    def user_messages(self, phone: str) -> list[str]:
+        return [event.get("text") for event in self.tracker_events(phone) if event["event"] == "user"]
+
+
+def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> RunningStack:
+    workdir.mkdir(parents=True, exist_ok=True)
+    auth_token, api_token, key = secrets.token_hex(16), secrets.token_hex(16), secrets.token_hex(8)
+    rasa_port, action_port = free_port(), free_port()
+    # Twilio signs the public URL it was given; the proxy in front of us forwards to a local port.
+    public_url = "https://candidates.acme.example/webhooks/twilio/webhook"
+    env = {
+        "ATS_DATABASE": str(workdir / "ats.db"),
+        "ATS_SEED_FILE": str(DEMO_SEED),
+        "ATS_TIMEOUT_SECONDS": "1.5",
+        "STATE_DATABASE": str(workdir / "state.db"),
+        "TRACKER_DB": str(workdir / "tracker.db"),
+        "TWILIO_AUTH_TOKEN": auth_token,
+        "TWILIO_WEBHOOK_URL": public_url,
+        "CONVERSATION_ID_KEY": key,
+        **(extra_env or {}),
+    }
+    stack = Stack(rasa_port=rasa_port, action_port=action_port, model=ensure_model(), env=env,
+                  log_dir=workdir / "logs", api_token=api_token)
+    stack.start()
+    return RunningStack(stack, workdir, auth_token, public_url, key, api_token)

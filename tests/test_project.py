@@ -1,0 +1,52 @@
+"""Project-level checks: the CLI, the domain's responses, and the lock."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import yaml
+
+from bot.settings import PROJECT_ROOT
+from tests.conftest import DEMO_SEED
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          env=env, timeout=120)
+
+
+def test_cli_loads_a_seed_file(tmp_path):
+    result = cli("ats", "load", str(DEMO_SEED), "--database", str(tmp_path / "ats.db"))
+    assert result.returncode == 0, result.stderr
+    assert "3 recruiters, 5 jobs, 8 candidates, 9 applications" in result.stdout
+
+
+def test_cli_names_the_problem_in_a_bad_seed(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(DEMO_SEED.read_text().replace("stage: Technical Interview,", "stage: Lunch,", 1))
+    result = cli("ats", "load", str(bad), "--database", str(tmp_path / "ats.db"))
+    assert result.returncode == 2
+    assert "candidates[0].applications[0].stage: 'Lunch' is not a stage of job j1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "ats.db").exists()  # nothing half-loaded
+
+
+def test_every_response_is_used_by_a_rule_a_story_or_an_action():
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+    dialogue = (PROJECT_ROOT / "data" / "rules.yml").read_text() + (PROJECT_ROOT / "data" / "stories.yml").read_text()
+    action_code = "".join(path.read_text() for path in (PROJECT_ROOT / "actions").glob("*.py"))
+    # utter_ask_rephrase and utter_default are used by Rasa's own two-stage fallback.
+    used_by_rasa = {"utter_ask_rephrase", "utter_default"}
+    unused = [name for name in domain["responses"]
+              if name not in dialogue and f'"{name}"' not in action_code and name not in used_by_rasa]
+    assert unused == []
+
+
+def test_the_lock_pins_every_package_exactly():
+    lines = [line for line in (PROJECT_ROOT / "requirements" / "lock.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+]+", line) for line in lines), lines
+    names = {line.split("==")[0].lower() for line in lines}
+    assert {"rasa", "rasa-sdk", "tensorflow", "sanic", "twilio", "sqlalchemy", "phonenumbers"} <= names

@@ -1,0 +1,102 @@
+"""SMS rules without a server: keywords, numbered choices, TwiML, and the durable ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.sms import (
+    SMS_BODY_LIMIT,
+    SmsLedger,
+    choice_number,
+    clean_inbound_text,
+    conversation_id_for,
+    keyword_of,
+    keyword_reply,
+    render_twiml,
+)
+from bot.twilio_webhook import twiml_messages
+
+
+@pytest.mark.parametrize(("text", "keyword"), [
+    ("STOP", "STOP"), ("stop", "STOP"), (" Stop. ", "STOP"), ("unsubscribe", "UNSUBSCRIBE"),
+    ("Start", "START"), ("HELP", "HELP"), ("info", "INFO"), ("yes", "YES"),
+    ("please stop texting me", None), ("cancel my interview", None), ("help me with my application", None),
+])
+def test_only_a_lone_keyword_counts(text, keyword):
+    assert keyword_of(text) == keyword
+
+
+@pytest.mark.parametrize(("text", "number"), [("1", 1), (" 2 ", 2), ("#3", 3), ("option 2", 2), ("1.", 1),
+                                              ("12", 12), ("1 please", None), ("one", None), ("", None)])
+def test_numbered_choices(text, number):
+    assert choice_number(text) == number
+
+
+def test_inbound_text_is_cleaned_and_capped():
+    assert clean_inbound_text("\u200b\uff57\uff48\uff45\uff52\uff45 is my app\x00\x07  ") == "where is my app"
+    assert len(clean_inbound_text("a" * 50_000)) == 1600
+
+
+def test_conversation_ids_are_stable_and_hide_the_number():
+    first = conversation_id_for("+16175550101", "key")
+    assert first == conversation_id_for("+16175550101", "key")
+    assert first != conversation_id_for("+16175550102", "key")
+    assert first != conversation_id_for("+16175550101", "another key")
+    assert "6175550101" not in first and first.startswith("sms-")
+
+
+def test_keyword_replies_name_the_program_and_the_way_out():
+    assert "Reply START" in keyword_reply("STOP", "Acme Careers", None)
+    help_text = keyword_reply("HELP", "Acme Careers", "careers@acme.example")
+    assert "Acme Careers" in help_text and "careers@acme.example" in help_text and "STOP" in help_text
+
+
+def test_buttons_become_numbered_choices_in_twiml():
+    twiml, offered = render_twiml([
+        {"text": "Hi!"},
+        {"text": "Which one?", "buttons": [{"title": "Data Engineer", "payload": "/a"},
+                                           {"title": "Designer", "payload": "/b"}]},
+    ])
+    assert twiml.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Message>')
+    assert twiml_messages(twiml) == ["Hi!", "Which one?\nReply with a number:\n1 - Data Engineer\n2 - Designer"]
+    assert [b["payload"] for b in offered] == ["/a", "/b"]
+
+
+def test_long_replies_are_split_at_twilios_limit():
+    twiml, _ = render_twiml([{"text": "word " * 700}])
+    messages = twiml_messages(twiml)
+    assert len(messages) == 3 and all(len(message) <= SMS_BODY_LIMIT for message in messages)
+
+
+def test_xml_special_characters_are_escaped():
+    twiml, _ = render_twiml([{"text": "R&D <team> \"quotes\""}])
+    assert twiml_messages(twiml) == ["R&D <team> \"quotes\""]
+
+
+def test_ledger_answers_each_message_sid_once(state_engine):
+    ledger = SmsLedger(state_engine)
+    assert ledger.claim("SM1", "sms-x").is_new
+    in_flight = ledger.claim("SM1", "sms-x")
+    assert not in_flight.is_new and in_flight.stored_response is None
+    ledger.record_response("SM1", "<Response/>")
+    assert ledger.claim("SM1", "sms-x").stored_response == "<Response/>"
+    ledger.release("SM1")
+    assert ledger.claim("SM1", "sms-x").is_new
+
+
+def test_ledger_opt_outs_and_choices_survive_a_new_connection(tmp_path):
+    from bot.store import open_state_db
+
+    first = SmsLedger(open_state_db(tmp_path / "state.db"))
+    first.opt_out("+16175550101")
+    first.opt_out("+16175550101")
+    first.offer_choices("sms-x", [{"title": "A", "payload": "/a"}])
+    first.remember_contact("sms-x", "+16175550101")
+    again = SmsLedger(open_state_db(tmp_path / "state.db"))
+    assert again.is_opted_out("+16175550101") and not again.is_opted_out("+16175550102")
+    assert again.chosen_payload("sms-x", 1) == "/a" and again.chosen_payload("sms-x", 2) is None
+    assert again.phone_for("sms-x") == "+16175550101"
+    again.opt_in("+16175550101")
+    assert not again.is_opted_out("+16175550101")
+    again.offer_choices("sms-x", [])
+    assert again.chosen_payload("sms-x", 1) is None

@@ -1,0 +1,66 @@
+"""Stage explanations, role matching, phone numbers and who counts as verified."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.ats.base import Job, Stage
+from bot.identity import VERIFIED_PHONE_KEY, verified_sender
+from bot.phone import normalise_phone
+from bot.roles import best_role_match
+from bot.stages import describe_duration, explain_stage, guide_for
+
+
+@pytest.mark.parametrize(("stage", "kind"), [
+    ("Application Review", "application_review"), ("Recruiter Screen", "recruiter_screen"),
+    ("Phone Screen", "recruiter_screen"), ("Hiring Manager Interview", "hiring_manager"),
+    ("Technical Interview", "technical_interview"), ("Coding Challenge", "technical_interview"),
+    ("Design Exercise", "take_home"), ("Onsite Loop", "onsite"), ("Final Interviews", "onsite"),
+    ("Reference Check", "references"), ("Offer", "offer"), ("Something Bespoke", "other"),
+])
+def test_common_stage_names_are_recognised(stage, kind):
+    assert guide_for(stage).kind == kind
+
+
+def test_the_last_stage_says_a_decision_comes_next():
+    job = Job(id="j", title="T", stages=(Stage("Review"), Stage("Final Interviews")))
+    assert "last step" in explain_stage(job, "Final Interviews").next_step
+    assert "Final Interviews" in explain_stage(job, "Review").next_step
+
+
+@pytest.mark.parametrize(("days", "words"), [((3, 7), "3 to 7 days"), ((5, 14), "1 to 2 weeks"),
+                                             ((7, 14), "1 to 2 weeks"), ((2, 2), "about 2 days")])
+def test_durations_read_naturally(days, words):
+    assert describe_duration(days) == words
+
+
+TITLES = ["Machine Learning Engineer", "Data Engineer", "Product Designer", "Senior Backend Engineer"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("ML engineer", 0), ("machine lerning", 0), ("the data eng role", 1), ("product design", 2),
+    ("sr backend", 3), ("backend", 3),
+])
+def test_loose_role_names_match(query, expected):
+    assert best_role_match(query, TITLES) == expected
+
+
+@pytest.mark.parametrize("query", ["astronaut", "", "the job"])
+def test_unrelated_or_empty_roles_match_nothing(query):
+    assert best_role_match(query, TITLES) is None
+
+
+@pytest.mark.parametrize(("raw", "e164"), [("+1 (617) 555-0101", "+16175550101"), ("617.555.0101", "+16175550101"),
+                                           ("+44 7911 123456", "+447911123456"), ("12345", None), ("", None)])
+def test_phone_normalisation(raw, e164):
+    assert normalise_phone(raw) == e164
+
+
+def test_only_the_sms_channel_proves_a_phone_number():
+    metadata = {VERIFIED_PHONE_KEY: "+16175550101"}
+    assert verified_sender("twilio", metadata).phone == "+16175550101"
+    # A REST or shell client can put anything in metadata: it proves nothing.
+    for channel in ("rest", "cmdline", "socketio", None):
+        assert verified_sender(channel, metadata) is None
+    assert verified_sender("twilio", {}) is None
+    assert verified_sender("twilio", {VERIFIED_PHONE_KEY: "617 555 0101"}) is None  # not as our channel writes it
