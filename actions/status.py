@@ -39,7 +39,8 @@ class ActionCheckStatus(Action):
 
         role = next(tracker.get_latest_entity_values("role"), None)
         answer = status_answer(context.candidate, context.applications, context.company,
-                               today=shared.today(context.company.timezone), role=role)
+                               today=shared.today(context.company.timezone), role=role,
+                               message=(tracker.latest_message or {}).get("text"))
         for handoff in answer.handoffs:
             shared.handoffs.request(tracker.sender_id, sender.channel, handoff.reason,
                                     candidate_id=context.candidate.id, application_id=handoff.application_id)

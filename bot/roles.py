@@ -36,3 +36,25 @@ def best_role_match(query: str, titles: list[str], threshold: float = 70.0) -> i
     if len(scored) > 1 and scored[1][1] == scored[0][1] and choices[scored[0][2]] != choices[scored[1][2]]:
         return None
     return scored[0][2]
+
+
+def role_mentioned_in(message: str, titles: list[str], coverage: float = 0.66) -> int | None:
+    """Index of the title a whole message names ("any news on my ML engineer app?"), or None.
+
+    Entity extraction can catch part of a title ("engineer" of "ML engineer"); this instead asks
+    which title has most of its words in the message, each word matched fuzzily (typos), and
+    needs one clear winner.
+    """
+    message_words = _expand(message).split()
+    if not message_words or not titles:
+        return None
+    scores = []
+    for title in titles:
+        title_words = _expand(title).split()
+        found = sum(1 for word in title_words
+                    if process.extractOne(word, message_words, scorer=fuzz.ratio, score_cutoff=85) is not None)
+        scores.append(found / len(title_words) if title_words else 0.0)
+    best = max(scores)
+    if best < coverage or scores.count(best) > 1:
+        return None
+    return scores.index(best)

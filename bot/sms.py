@@ -107,11 +107,13 @@ class SmsLedger:
                 ))
             return Claim(is_new=True)
         except IntegrityError:
-            with self.engine.connect() as connection:
-                stored = connection.execute(
-                    sa.select(inbound_sms.c.response_twiml).where(inbound_sms.c.message_sid == message_sid)
-                ).scalar_one_or_none()
-            return Claim(is_new=False, stored_response=stored)
+            return Claim(is_new=False, stored_response=self.stored_response(message_sid))
+
+    def stored_response(self, message_sid: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(inbound_sms.c.response_twiml).where(inbound_sms.c.message_sid == message_sid)
+            ).scalar_one_or_none()
 
     def record_response(self, message_sid: str, twiml: str) -> None:
         with self.engine.begin() as connection:
@@ -188,6 +190,18 @@ def keyword_reply(keyword: str, program_name: str, help_contact: str | None) -> 
     contact = f" For anything else, email {help_contact}." if help_contact else ""
     return (f"{program_name}: I can tell you where your application stands and answer questions about "
             f"our roles and hiring process.{contact} Msg & data rates may apply. Reply STOP to unsubscribe.")
+
+
+# The GSM 03.38 alphabet (basic set and extension). One character outside it switches a whole SMS to
+# UCS-2, 70 characters a segment instead of 160, so our own wording stays inside it.
+GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+)
+
+
+def is_gsm7(text: str) -> bool:
+    return all(character in GSM7 for character in text)
 
 
 def _split(text: str, limit: int = SMS_BODY_LIMIT) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from bot.ats.base import ATS, Application, Candidate, Company
 from bot.identity import VerifiedSender, find_verified_candidate
 from bot.replies import ASK_FOR_RECRUITER, Button, Reply
-from bot.roles import best_role_match
+from bot.roles import best_role_match, role_mentioned_in
 from bot.stages import describe_duration, explain_stage
 
 UNCOMMUNICATED_REJECTION = "uncommunicated_rejection"
@@ -110,8 +110,13 @@ def status_answer(
     company: Company,
     today: dt.date,
     role: str | None = None,
+    message: str | None = None,
 ) -> StatusAnswer:
-    """Everything to say to a verified candidate asking for their status (optionally about one role)."""
+    """Everything to say to a verified candidate asking for their status.
+
+    `role` is a role the NLU extracted; `message` is the candidate's words, searched for one of
+    their own job titles when several applications could be meant.
+    """
     # Live applications first, then the most recently changed.
     applications = sorted(applications, key=lambda a: (a.status != "active", -a.stage_changed.toordinal()))
     handoffs = tuple(Handoff(a.id, UNCOMMUNICATED_REJECTION) for a in applications if _is_hidden(a))
@@ -125,11 +130,12 @@ def status_answer(
         ),))
 
     chosen = None
-    if role:
-        titles = [a.job.title for a in applications]
-        index = best_role_match(role, titles)
-        if index is not None:
-            chosen = applications[index]
+    titles = [a.job.title for a in applications]
+    index = best_role_match(role, titles) if role else None
+    if index is None and message and len(applications) > 1:
+        index = role_mentioned_in(message, titles)
+    if index is not None:
+        chosen = applications[index]
     if chosen is None and len(applications) == 1:
         chosen = applications[0]
 
@@ -138,7 +144,8 @@ def status_answer(
         detail = describe_application(chosen, today, company)
         return StatusAnswer((Reply(f"Hi {candidate.first_name}! {detail.text}", detail.buttons),), focused)
 
-    lines = "\n".join(f"{n}) {_one_line(a, today)}" for n, a in enumerate(applications, start=1))
+    # Bullets, not numbers: channels number the choices themselves (SMS: "Reply with a number").
+    lines = "\n".join(f"- {_one_line(a, today)}" for a in applications)
     intro = f"Hi {candidate.first_name}! You have {len(applications)} applications with {company.name}:"
     if role:
         intro = f"Hi {candidate.first_name}! I couldn't tell which application you meant by \"{role}\". " \

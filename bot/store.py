@@ -18,6 +18,7 @@ def open_state_db(path: str | Path) -> sa.engine.Engine:
     database.parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         f"sqlite:///{database}", connect_args={"timeout": 10, "check_same_thread": False}, future=True,
+        poolclass=sa.pool.QueuePool,  # SQLAlchemy 1.4 would open a new SQLite connection per query
     )
 
     @sa.event.listens_for(engine, "connect")

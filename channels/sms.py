@@ -7,7 +7,9 @@ processed. The sender's number, proven by that signature, travels to the actions
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,6 +42,7 @@ from bot.store import open_state_db
 
 logger = logging.getLogger(__name__)
 TWIML = "application/xml"
+REDELIVERY_WAIT_SECONDS = 10.0  # within Twilio's 15 s webhook timeout
 SORRY = ("Sorry, something went wrong on our side and I couldn't answer that. Please try again in a few "
          "minutes, or reply HELP for other ways to reach us.")
 
@@ -127,9 +130,10 @@ class TwilioSMSInput(InputChannel):
 
             claim = self.ledger.claim(message_sid, conversation_id)
             if not claim.is_new:
-                # A redelivery: answer as the first time, or with nothing if that answer is still being made.
+                # Twilio redelivers when it gave up waiting, and drops the first answer: give it that answer,
+                # waiting a little if it is still being made, but never process the message twice.
                 logger.info("SMS %s redelivered for %s; not processed again", message_sid, conversation_id)
-                return _twiml(claim.stored_response or _single_message(None))
+                return _twiml(await self._first_answer(message_sid, claim.stored_response))
             try:
                 twiml = await self._answer(form.get("Body") or "", sender, conversation_id,
                                            message_sid, on_new_message)
@@ -141,6 +145,13 @@ class TwilioSMSInput(InputChannel):
             return _twiml(twiml)
 
         return sms_webhook
+
+    async def _first_answer(self, message_sid: str, stored: str | None) -> str:
+        deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
+        while stored is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            stored = self.ledger.stored_response(message_sid)
+        return stored or _single_message(None)
 
     async def _answer(self, body: str, sender: str, conversation_id: str, message_sid: str,
                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> str:

@@ -9,6 +9,7 @@ import sys
 import yaml
 
 from bot.settings import PROJECT_ROOT
+from bot.sms import is_gsm7
 from tests.conftest import DEMO_SEED
 
 
@@ -50,3 +51,17 @@ def test_the_lock_pins_every_package_exactly():
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+]+", line) for line in lines), lines
     names = {line.split("==")[0].lower() for line in lines}
     assert {"rasa", "rasa-sdk", "tensorflow", "sanic", "twilio", "sqlalchemy", "phonenumbers"} <= names
+
+
+def test_bot_never_imports_rasa():
+    offenders = [str(path.relative_to(PROJECT_ROOT)) for path in (PROJECT_ROOT / "bot").rglob("*.py")
+                 if re.search(r"^\s*(from|import)\s+rasa(_sdk)?\b", path.read_text(), re.MULTILINE)]
+    assert offenders == []
+
+
+def test_every_response_text_stays_in_the_sms_alphabet():
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+    texts = [variant.get("text", "") for variants in domain["responses"].values() for variant in variants]
+    texts += [button["title"] for variants in domain["responses"].values() for variant in variants
+              for button in variant.get("buttons", [])]
+    assert [text for text in texts if not is_gsm7(text)] == []

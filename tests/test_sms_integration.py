@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -53,6 +54,12 @@ def test_several_applications_offer_numbered_choices_and_a_number_picks_one(stac
     detail = stack.text(JAMES, "1")
     assert "Your application for Data Engineer is at the Recruiter Screen stage" in detail.text
     assert "Marcus Okafor" in detail.text
+
+
+@pytest.mark.parametrize(("body", "title"), [("status of my senior backend engineer application?", "Senior Backend"),
+                                             ("any news on the data eng job", "Data Engineer")])
+def test_naming_the_role_answers_for_that_application(stack, body, title):
+    assert f"Your application for {title}" in stack.text(JAMES, body).text
 
 
 def test_unknown_number_learns_nothing(stack):
@@ -143,6 +150,17 @@ def test_a_redelivered_message_sid_is_processed_once(stack):
     assert first.status == again.status == 200
     assert again.body == first.body and first.messages
     assert stack.user_messages(sender) == ["hello"]
+
+
+def test_a_redelivery_while_the_first_is_in_flight_gets_the_same_answer(stack):
+    sender = "+16175550174"
+    params = inbound_params(sender, "hi there", message_sid="SMinflight0001")
+    signature = stack.sign(params)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = list(pool.map(lambda _: stack.post(params, signature), range(2)))
+    assert [reply.status for reply in replies] == [200, 200]
+    assert replies[0].body == replies[1].body and "careers assistant" in replies[0].text
+    assert stack.user_messages(sender) == ["hi there"]
 
 
 def test_stop_start_and_help_keywords(stack):

@@ -7,7 +7,7 @@ import pytest
 from bot.ats.base import Job, Stage
 from bot.identity import VERIFIED_PHONE_KEY, verified_sender
 from bot.phone import normalise_phone
-from bot.roles import best_role_match
+from bot.roles import best_role_match, role_mentioned_in
 from bot.stages import describe_duration, explain_stage, guide_for
 
 
@@ -64,3 +64,18 @@ def test_only_the_sms_channel_proves_a_phone_number():
         assert verified_sender(channel, metadata) is None
     assert verified_sender("twilio", {}) is None
     assert verified_sender("twilio", {VERIFIED_PHONE_KEY: "617 555 0101"}) is None  # not as our channel writes it
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("any news on my ML engineer app?", 0), ("did i get the machine lerning engineer role", 0),
+    ("whats up with the data eng job", 1), ("update on senior backend engineer pls", 3),
+    ("hows my product designer application going", 2),
+])
+def test_a_title_named_anywhere_in_a_message_is_found(message, expected):
+    assert role_mentioned_in(message, TITLES) == expected
+
+
+@pytest.mark.parametrize("message", ["where's my application?", "any update on the engineer job",
+                                     "status pls", "", "did I get the job"])
+def test_messages_naming_no_title_or_an_ambiguous_one_find_none(message):
+    assert role_mentioned_in(message, TITLES) is None

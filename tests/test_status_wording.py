@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from bot.sms import is_gsm7
 from bot.status import UNCOMMUNICATED_REJECTION, status_answer
 from tests.conftest import DEMO_TODAY
 
 
-def answer_for(ats, candidate_id, role=None):
+def answer_for(ats, candidate_id, role=None, message=None):
     candidate = ats.get_candidate(candidate_id)
-    return status_answer(candidate, ats.applications_for(candidate_id), ats.company(), DEMO_TODAY, role=role)
+    return status_answer(candidate, ats.applications_for(candidate_id), ats.company(), DEMO_TODAY, role=role,
+                         message=message)
 
 
 def test_one_active_application_is_explained_in_full(ats):
@@ -30,8 +32,8 @@ def test_one_active_application_is_explained_in_full(ats):
 def test_several_applications_are_summarised_with_a_choice(ats):
     [reply] = answer_for(ats, "c2").replies
     assert "You have 2 applications with Acme Robotics" in reply.text
-    assert "1) Data Engineer: Recruiter Screen (since Nov 19, 3 days ago)" in reply.text
-    assert "2) Senior Backend Engineer: Application Review" in reply.text
+    assert "- Data Engineer: Recruiter Screen (since Nov 19, 3 days ago)" in reply.text
+    assert "- Senior Backend Engineer: Application Review" in reply.text
     assert [b.payload for b in reply.buttons] == [
         '/check_status{"role": "Data Engineer"}', '/check_status{"role": "Senior Backend Engineer"}',
     ]
@@ -42,6 +44,11 @@ def test_a_named_role_picks_that_application(ats, role):
     [reply] = answer_for(ats, "c2", role=role).replies
     assert "Your application for Data Engineer is at the Recruiter Screen stage" in reply.text
     assert "Marcus Okafor" in reply.text and "Senior Backend" not in reply.text
+
+
+def test_a_role_named_in_the_message_picks_that_application_without_an_entity(ats):
+    [reply] = answer_for(ats, "c2", message="any news on my backend eng application?").replies
+    assert "Your application for Senior Backend Engineer is at the Application Review stage" in reply.text
 
 
 def test_an_unmatched_role_says_so_and_lists_all(ats):
@@ -70,10 +77,17 @@ def test_hired_offer_and_withdrawn(ats):
     offer = answer_for(ats, "c5").replies[0].text
     assert "Offer stage" in offer and "written offer" in offer
     omar = answer_for(ats, "c8").replies[0].text
-    assert "1) Customer Success Manager: Application Review (since Oct 1, 52 days ago)" in omar
-    assert "2) Data Engineer: withdrawn (Oct 20)" in omar
+    assert "- Customer Success Manager: Application Review (since Oct 1, 52 days ago)\n" in omar
+    assert "- Data Engineer: withdrawn (Oct 20)" in omar
 
 
 def test_no_applications_is_said_kindly_with_a_way_forward(ats):
     [reply] = answer_for(ats, "c7").replies
     assert "can't find an application from you" in reply.text and reply.buttons[0].payload == "/request_human"
+
+
+@pytest.mark.parametrize("candidate_id", ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"])
+def test_status_wording_stays_in_the_sms_alphabet(ats, candidate_id):
+    # One character outside GSM-7 makes every segment of the SMS 70 characters instead of 160.
+    for reply in answer_for(ats, candidate_id).replies:
+        assert is_gsm7(reply.text), [ch for ch in reply.text if not is_gsm7(ch)]

@@ -126,6 +126,7 @@ class EmbeddedATS:
             f"sqlite:///{self.database_path}",
             connect_args={"timeout": timeout, "check_same_thread": False},
             future=True,
+            poolclass=sa.pool.QueuePool,  # SQLAlchemy 1.4 would open a new SQLite connection per query
         )
         if create:
             self._create_schema()
