@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.ats import ATS, open_ats
 from bot.handoff import HandoffLog
 from bot.identity import VerifiedSender, verified_sender
+from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.replies import Reply
 from bot.settings import Settings
 from bot.store import open_state_db
@@ -26,6 +27,7 @@ class Services:
     settings: Settings
     ats: ATS
     handoffs: HandoffLog
+    knowledge: KnowledgeBase | None  # None while the knowledge file cannot be loaded at all
 
     def today(self, timezone: str) -> dt.date:
         return dt.datetime.now(ZoneInfo(timezone)).date()
@@ -42,8 +44,17 @@ def services() -> Services:
             settings=settings,
             ats=open_ats(settings),
             handoffs=HandoffLog(open_state_db(settings.state_database)),
+            knowledge=_open_knowledge(settings),
         )
     return _services
+
+
+def _open_knowledge(settings: Settings) -> KnowledgeBase | None:
+    try:
+        return KnowledgeBase(settings.knowledge_file, threshold=settings.knowledge_threshold)
+    except KnowledgeError as error:
+        logger.error("knowledge base unavailable: %s", error)
+        return None
 
 
 def reset_services() -> None:

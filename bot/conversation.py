@@ -14,6 +14,13 @@ INTENT_DESCRIPTIONS = {
     "goodbye": "you're saying goodbye",
     "thank": "you're saying thanks",
     "bot_challenge": "you're asking whether I'm a bot",
+    "ask_salary": "you'd like to know a role's pay range",
+    "ask_location": "you'd like to know where a role is based",
+    "ask_remote": "you're asking about remote work",
+    "ask_role_details": "you'd like to know more about a role",
+    "ask_interview_process": "you're asking about the interview steps for a role",
+    "ask_faq": "you have a question about working here or our hiring process",
+    "sensitive_topic": "you'd like to discuss something personally with a recruiter",
 }
 OUT_OF_SCOPE_PAYLOAD = "/out_of_scope"  # Rasa's two-stage fallback reads this intent as "no"
 

@@ -18,6 +18,7 @@ REASONS = {
     "uncommunicated_rejection": "A rejection has not been communicated to the candidate yet",
     "ats_unavailable": "The ATS could not be reached while the candidate asked for their status",
     "not_understood": "The assistant could not understand the candidate twice in a row",
+    "sensitive_topic": "The candidate raised something a recruiter must handle personally",
 }
 
 handoff_requests = sa.Table(

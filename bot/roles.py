@@ -58,3 +58,17 @@ def role_mentioned_in(message: str, titles: list[str], coverage: float = 0.66) -
     if best < coverage or scores.count(best) > 1:
         return None
     return scores.index(best)
+
+
+def plausible_roles(query: str, titles: list[str], threshold: float = 70.0, margin: float = 5.0) -> list[int]:
+    """Indices of every title the query could mean: the best match and any within `margin` of it."""
+    wanted = _expand(query)
+    if not wanted or not titles:
+        return []
+    choices = [_expand(title) for title in titles]
+    scored = process.extract(wanted, choices, scorer=fuzz.WRatio, processor=utils.default_process,
+                             limit=len(choices), score_cutoff=threshold)
+    if not scored:
+        return []
+    top = scored[0][1]
+    return [index for _, score, index in scored if score >= top - margin]

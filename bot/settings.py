@@ -43,6 +43,8 @@ class Settings:
     twilio_manages_opt_out: bool
     conversation_id_key: str
     default_phone_region: str
+    knowledge_file: Path
+    knowledge_threshold: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,4 +61,6 @@ class Settings:
             # Conversation ids are keyed hashes of phone numbers, keeping numbers out of Rasa's logs.
             conversation_id_key=os.environ.get("CONVERSATION_ID_KEY") or "candidate-assistant-local",
             default_phone_region=(os.environ.get("DEFAULT_PHONE_REGION") or "US").upper(),
+            knowledge_file=_env_path("KNOWLEDGE_FILE", "data/knowledge/faqs.yml"),
+            knowledge_threshold=_env_float("KNOWLEDGE_THRESHOLD", 0.40),
         )

@@ -31,3 +31,13 @@ def ats(tmp_path: Path, demo_seed) -> EmbeddedATS:
 @pytest.fixture()
 def state_engine(tmp_path: Path):
     return open_state_db(tmp_path / "state.db")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The real action server and Rasa server, started once for every integration test."""
+    from tests.stack_fixture import start_stack
+
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stack.stop()

@@ -19,6 +19,7 @@ from bot.stack import DEFAULT_MODEL, Stack
 from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
 
 DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
+DEMO_KNOWLEDGE = PROJECT_ROOT / "data" / "knowledge" / "faqs.yml"
 
 
 def free_port() -> int:
@@ -94,7 +95,10 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Runni
     rasa_port, action_port = free_port(), free_port()
     # Twilio signs the public URL it was given; the proxy in front of us forwards to a local port.
     public_url = "https://candidates.acme.example/webhooks/twilio/webhook"
+    knowledge = workdir / "faqs.yml"  # a copy the tests may edit while the servers run
+    knowledge.write_text(DEMO_KNOWLEDGE.read_text())
     env = {
+        "KNOWLEDGE_FILE": str(knowledge),
         "ATS_DATABASE": str(workdir / "ats.db"),
         "ATS_SEED_FILE": str(DEMO_SEED),
         "ATS_TIMEOUT_SECONDS": "1.5",

@@ -11,11 +11,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services as services_module
 from actions.fallback import ActionDefaultAskAffirmation
-from actions.handoff import ActionRequestHuman
+from actions.handoff import ActionRequestHuman, ActionRouteSensitive
+from actions.knowledge import ActionAnswerFaq, ActionAnswerRoleQuestion
 from actions.status import ActionCheckStatus
 from bot.handoff import HandoffLog
 from bot.store import open_state_db
 from tests.conftest import DEMO_SEED
+from tests.test_knowledge import KB
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +26,9 @@ def action_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ATS_SEED_FILE", str(DEMO_SEED))
     monkeypatch.setenv("STATE_DATABASE", str(tmp_path / "state.db"))
     monkeypatch.setenv("ATS_TIMEOUT_SECONDS", "1")
+    knowledge = tmp_path / "faqs.yml"
+    knowledge.write_text(KB)
+    monkeypatch.setenv("KNOWLEDGE_FILE", str(knowledge))
     services_module.reset_services()
     yield tmp_path
     services_module.reset_services()
@@ -111,3 +116,44 @@ async def test_fallback_asks_in_plain_words():
     [message] = dispatcher.messages
     assert message["text"] == "Just to check, did you mean that you'd like to talk to a recruiter?"
     assert [b["payload"] for b in message["buttons"]] == ["/request_human", "/out_of_scope"]
+
+
+async def test_role_question_from_an_unverified_sender_is_answered_from_job_data():
+    entities = [{"entity": "role", "value": "ml engineer"}]
+    dispatcher = await run(ActionAnswerRoleQuestion(), tracker(text="salary for ml engineer?", intent="ask_salary",
+                                                                channel="rest", phone=None, entities=entities))
+    assert "$150,000 to $190,000" in dispatcher.messages[0]["text"]
+
+
+async def test_this_role_for_a_verified_candidate_is_their_job():
+    dispatcher = await run(ActionAnswerRoleQuestion(), tracker(text="is this role remote?", intent="ask_remote"))
+    assert dispatcher.messages[0]["text"].startswith("The Machine Learning Engineer role is hybrid")
+
+
+async def test_this_role_for_an_unverified_sender_asks_which():
+    dispatcher = await run(ActionAnswerRoleQuestion(), tracker(text="is this role remote?", intent="ask_remote",
+                                                                channel="rest"))
+    assert dispatcher.messages[0]["text"] == "Which role would you like to know remote work for?"
+    assert len(dispatcher.messages[0]["buttons"]) == 5
+
+
+async def test_faq_answer_and_its_topic():
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerFaq().run(dispatcher, tracker(text="do u offer maternity leave", intent="ask_faq"), {})
+    assert dispatcher.messages[0]["text"] == "All parents get 20 weeks of fully paid leave."
+    assert events == [{"event": "slot", "timestamp": None, "name": "knowledge_topic", "value": "benefits"}]
+
+
+async def test_faq_without_a_confident_answer_says_so_and_offers_a_recruiter():
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFaq().run(dispatcher, tracker(text="do you sell pet food", intent="ask_faq"), {})
+    [message] = dispatcher.messages
+    assert message["text"].startswith("I don't have a reliable answer to that")
+    assert message["buttons"][0]["payload"] == "/request_human"
+
+
+async def test_sensitive_topic_is_queued_for_a_recruiter(action_env):
+    dispatcher = await run(ActionRouteSensitive(), tracker(text="can i negotiate my offer", intent="sensitive_topic"))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
+    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    assert (request.reason, request.candidate_id) == ("sensitive_topic", "c1")

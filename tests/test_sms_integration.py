@@ -1,7 +1,7 @@
 """End to end: signed Twilio webhooks into a real Rasa server and a real action server.
 
-One stack is started for the module (loading TensorFlow takes ~20 s); each test uses its own
-sender so conversations do not interfere.
+One stack is started for the session (tests/conftest.py; loading TensorFlow takes ~20 s); each
+test uses its own sender so conversations do not interfere.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.twilio_webhook import inbound_params
-from tests.stack_fixture import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +23,6 @@ NORA = "+16175550107"
 STRANGER = "+12025550143"
 # Everything about Priya's application that a stranger must never learn.
 PRIYA_SECRETS = ("Technical Interview", "Dana", "Machine Learning Engineer", "Nov 10", "Onsite", "Priya")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> RunningStack:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
-    yield running
-    running.stack.stop()
 
 
 def test_verified_candidate_learns_where_their_application_stands(stack):
