@@ -3,6 +3,8 @@
   ats load FILE        replace the embedded ATS data with a seed file (checked first)
   ats check FILE       check a seed file without loading it
   ats show             what the embedded ATS holds
+  knowledge check FILE check a knowledge file without using it
+  knowledge ask TEXT   which knowledge entries a question finds, with their scores
   handoffs             conversations waiting for a recruiter
   sms send --from N T  text the running assistant as Twilio would (signed), print the reply
   run                  start the action server and the Rasa server on embedded defaults
@@ -25,6 +27,7 @@ from bot.ats import SeedError
 from bot.ats.embedded import EmbeddedATS
 from bot.ats.seed import read_seed_file
 from bot.handoff import REASONS, HandoffLog
+from bot.knowledge import KnowledgeError
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import open_state_db
 from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
@@ -70,6 +73,29 @@ def _ats_show(args: argparse.Namespace) -> int:
         print(f"  {name}: {count}")
     for job in ats.list_jobs():
         print(f"  job {job.id}: {job.title} ({' > '.join(stage.name for stage in job.stages)})")
+    return 0
+
+
+def _knowledge_check(args: argparse.Namespace) -> int:
+    from bot.knowledge import TOPICS, KnowledgeBase
+
+    summary = KnowledgeBase(args.file).describe()
+    topics = ", ".join(f"{summary['topics'][topic]} {topic}" for topic in TOPICS if summary["topics"][topic])
+    print(f"{args.file} is valid: {summary['entries']} entries ({topics}).")
+    return 0
+
+
+def _knowledge_ask(args: argparse.Namespace) -> int:
+    from bot.knowledge import KnowledgeBase
+
+    settings = Settings.from_env()
+    knowledge = KnowledgeBase(args.file or settings.knowledge_file, threshold=settings.knowledge_threshold)
+    question = " ".join(args.text)
+    for match in knowledge.index().search(question, limit=3):
+        verdict = "answers" if match.score >= knowledge.threshold else "below threshold"
+        print(f"{match.score:.2f}  {match.entry.id}  ({verdict})")
+    answer = knowledge.answer(question)
+    print(f"\n{answer.entry.answer if answer.found else 'No confident answer: the assistant says it does not know.'}")
     return 0
 
 
@@ -161,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_ats_check)
     ats.add_parser("show", help="what the embedded ATS holds").set_defaults(handler=_ats_show)
 
+    knowledge = commands.add_parser("knowledge", help="the knowledge base").add_subparsers(
+        dest="knowledge_command", required=True)
+    knowledge_check = knowledge.add_parser("check", help="check a knowledge file without using it")
+    knowledge_check.add_argument("file")
+    knowledge_check.set_defaults(handler=_knowledge_check)
+    knowledge_ask = knowledge.add_parser("ask", help="which entries a question finds, with scores")
+    knowledge_ask.add_argument("--file", help="knowledge file (default: KNOWLEDGE_FILE)")
+    knowledge_ask.add_argument("text", nargs="+")
+    knowledge_ask.set_defaults(handler=_knowledge_ask)
+
     commands.add_parser("handoffs", help="conversations waiting for a recruiter").set_defaults(handler=_handoffs)
 
     sms = commands.add_parser("sms", help="talk to the running assistant over its SMS webhook")
@@ -180,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except SeedError as error:
         print(f"Seed file problem: {error}", file=sys.stderr)
+        return 2
+    except KnowledgeError as error:
+        print(f"Knowledge file problem: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a clear line for the operator instead of a traceback
         if os.environ.get("DEBUG"):

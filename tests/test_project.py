@@ -65,3 +65,15 @@ def test_every_response_text_stays_in_the_sms_alphabet():
     texts += [button["title"] for variants in domain["responses"].values() for variant in variants
               for button in variant.get("buttons", [])]
     assert [text for text in texts if not is_gsm7(text)] == []
+
+
+def test_cli_checks_a_knowledge_file_and_shows_what_a_question_finds(tmp_path):
+    knowledge = PROJECT_ROOT / "data" / "knowledge" / "faqs.yml"
+    checked = cli("knowledge", "check", str(knowledge))
+    assert checked.returncode == 0 and "is valid: 43 entries" in checked.stdout
+    asked = cli("knowledge", "ask", "--file", str(knowledge), "how", "long", "is", "maternity", "leave")
+    assert asked.returncode == 0 and "parental-leave  (answers)" in asked.stdout
+    broken = tmp_path / "faqs.yml"
+    broken.write_text(knowledge.read_text().replace("topic: benefits", "topic: perks", 1))
+    refused = cli("knowledge", "check", str(broken))
+    assert refused.returncode == 2 and "faqs[0].topic: must be one of" in refused.stderr
