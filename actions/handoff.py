@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actions.services import sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.identity import find_verified_candidate
+from bot.sensitive import sensitive_category
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +59,10 @@ class ActionRouteSensitive(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
         return await queue_for_recruiter(dispatcher, tracker, "sensitive_topic", "utter_sensitive_handoff")
+
+
+async def route_if_sensitive(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]] | None:
+    """Hand a sensitive message to a person whatever intent NLU gave it; None when it is not sensitive."""
+    if sensitive_category((tracker.latest_message or {}).get("text")) is None:
+        return None
+    return await queue_for_recruiter(dispatcher, tracker, "sensitive_topic", "utter_sensitive_handoff")

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import route_if_sensitive
 from actions.services import send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.job_answers import ASPECTS, answer_about_role, resolve_role, which_role
@@ -23,6 +24,9 @@ class ActionAnswerRoleQuestion(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
+        routed = await route_if_sensitive(dispatcher, tracker)
+        if routed is not None:
+            return routed
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         if intent not in ASPECTS:
             intent = "ask_role_details"
@@ -50,6 +54,9 @@ class ActionAnswerFaq(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
+        routed = await route_if_sensitive(dispatcher, tracker)
+        if routed is not None:
+            return routed
         knowledge = services().knowledge
         if knowledge is None:
             dispatcher.utter_message(response="utter_knowledge_unavailable")

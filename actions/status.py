@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import route_if_sensitive
 from actions.services import send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.status import load_status_context, status_answer
@@ -21,6 +22,9 @@ class ActionCheckStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
+        routed = await route_if_sensitive(dispatcher, tracker)
+        if routed is not None:
+            return routed
         sender = sender_of(tracker)
         if sender is None:
             dispatcher.utter_message(response="utter_status_unverified_channel")

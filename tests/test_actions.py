@@ -157,3 +157,15 @@ async def test_sensitive_topic_is_queued_for_a_recruiter(action_env):
     assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
     [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
     assert (request.reason, request.candidate_id) == ("sensitive_topic", "c1")
+
+
+@pytest.mark.parametrize(("action", "intent"), [(ActionCheckStatus(), "check_status"),
+                                                (ActionAnswerRoleQuestion(), "ask_salary"),
+                                                (ActionAnswerFaq(), "ask_faq")])
+async def test_a_sensitive_message_misread_by_nlu_still_goes_to_a_person(action_env, action, intent):
+    text = "another company offered me 20k more, can you match it"
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker(text=text, intent=intent), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
+    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    assert request.reason == "sensitive_topic"

@@ -59,3 +59,11 @@ def test_editing_the_knowledge_file_changes_the_answer_without_a_restart(stack):
     finally:
         knowledge.write_text(original)
         os.utime(knowledge, ns=(time.time_ns(), time.time_ns() + 3_000_000_000))
+
+
+@pytest.mark.parametrize("text", ["another company offered me 20k more, can you match it",
+                                  "the interviewer asked how old i am, is that legal",
+                                  "my OPT expires in may, can you sponsor me"])
+def test_sensitive_messages_reach_a_person_whatever_nlu_made_of_them(stack, text):
+    reply = stack.text("+12025550190", text)
+    assert "recruiter should talk through with you personally" in reply.text
