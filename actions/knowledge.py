@@ -57,7 +57,7 @@ class ActionAnswerFaq(Action):
         routed = await route_if_sensitive(dispatcher, tracker)
         if routed is not None:
             return routed
-        knowledge = services().knowledge
+        knowledge = services().knowledge_base()
         if knowledge is None:
             dispatcher.utter_message(response="utter_knowledge_unavailable")
             return []

@@ -29,6 +29,12 @@ class Services:
     handoffs: HandoffLog
     knowledge: KnowledgeBase | None  # None while the knowledge file cannot be loaded at all
 
+    def knowledge_base(self) -> KnowledgeBase | None:
+        """The knowledge base; if it could not be loaded at start-up, try again (the file may be fixed)."""
+        if self.knowledge is None:
+            self.knowledge = _open_knowledge(self.settings)
+        return self.knowledge
+
     def today(self, timezone: str) -> dt.date:
         return dt.datetime.now(ZoneInfo(timezone)).date()
 

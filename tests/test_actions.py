@@ -169,3 +169,15 @@ async def test_a_sensitive_message_misread_by_nlu_still_goes_to_a_person(action_
     assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
     [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
     assert request.reason == "sensitive_topic"
+
+
+async def test_a_knowledge_file_broken_at_start_up_is_used_once_fixed(action_env):
+    knowledge = action_env / "faqs.yml"
+    knowledge.write_text("faqs: [")
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFaq().run(dispatcher, tracker(text="maternity leave?", intent="ask_faq"), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_knowledge_unavailable"]
+    knowledge.write_text(KB)
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFaq().run(dispatcher, tracker(text="maternity leave?", intent="ask_faq"), {})
+    assert dispatcher.messages[0]["text"] == "All parents get 20 weeks of fully paid leave."
