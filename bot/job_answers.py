@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.ats.base import Job
 from bot.replies import Button, Reply
-from bot.roles import plausible_roles, role_mentioned_in
+from bot.roles import names_a_role, plausible_roles, role_mentioned_in
 from bot.stages import describe_duration, explain_stage
 
 ASPECTS = {
@@ -35,6 +35,8 @@ class RoleResolution:
 def resolve_role(jobs: list[Job], role: str | None, message: str | None,
                  applied_jobs: list[Job] | None = None) -> RoleResolution:
     titles = [job.title for job in jobs]
+    if not names_a_role(role):
+        role = None  # "this role", "that one": the candidate's own job, below
     if role:
         indices = plausible_roles(role, titles)
         if len(indices) == 1:

@@ -8,7 +8,8 @@ from rapidfuzz import fuzz, process, utils
 
 # Words candidates add around a role name that say nothing about which role it is.
 _FILLER = re.compile(
-    r"\b(the|my|a|an|for|of|job|role|position|application|app|opening|posting|one|status|thing)\b",
+    r"\b(the|my|a|an|for|of|job|role|position|application|app|opening|posting|one|status|thing|this|that|"
+    r"same|current|these|those)\b",
     re.IGNORECASE,
 )
 _ABBREVIATIONS = {
@@ -22,6 +23,11 @@ _ABBREVIATIONS = {
 def _expand(text: str) -> str:
     words = re.findall(r"[\w+#]+", _FILLER.sub(" ", text).casefold())
     return " ".join(_ABBREVIATIONS.get(word, word) for word in words)
+
+
+def names_a_role(text: str | None) -> bool:
+    """Whether the text has any words that could name a role ("this one" has none)."""
+    return bool(text and _expand(text))
 
 
 def best_role_match(query: str, titles: list[str], threshold: float = 70.0) -> int | None:

@@ -99,3 +99,8 @@ def test_a_job_without_pay_says_so(jobs):
 def test_role_answers_stay_in_the_sms_alphabet(jobs, intent):
     for job in jobs:
         assert is_gsm7(answer_about_role(intent, job).text)
+
+
+def test_this_role_tagged_as_a_role_still_means_the_candidates_job(jobs):
+    mine = [titled(jobs, "Product Designer")]
+    assert resolve_role(jobs, "this", "is this role remote?", mine).job.title == "Product Designer"
