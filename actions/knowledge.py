@@ -12,8 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import route_if_sensitive
 from actions.services import send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
-from bot.job_answers import ASPECTS, answer_about_role, resolve_role, which_role
-from bot.knowledge_answers import applied_jobs, unknown_answer
+from bot.job_answers import ASPECTS, answer_about_role, load_role_context, resolve_role, which_role
+from bot.knowledge_answers import unknown_answer
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +32,16 @@ class ActionAnswerRoleQuestion(Action):
             intent = "ask_role_details"
         shared = services()
         sender = sender_of(tracker)
-        timeout = shared.settings.ats_timeout_seconds
         try:
-            jobs = await call_ats(shared.ats.list_jobs, timeout=timeout)
             # "this role" means the job a verified candidate applied to; never for an unverified sender.
-            mine = await call_ats(applied_jobs, shared.ats, sender, timeout=timeout) if sender else []
+            context = await call_ats(load_role_context, shared.ats, sender,
+                                     timeout=shared.settings.ats_timeout_seconds)
         except ATSUnavailable as error:
             logger.warning("role question for %s: ATS unavailable (%s)", tracker.sender_id, error)
             dispatcher.utter_message(response="utter_ats_unavailable")
             return []
-        resolution = resolve_role(jobs, next(tracker.get_latest_entity_values("role"), None),
-                                  (tracker.latest_message or {}).get("text"), mine)
+        resolution = resolve_role(context.jobs, next(tracker.get_latest_entity_values("role"), None),
+                                  (tracker.latest_message or {}).get("text"), context.applied_jobs)
         reply = answer_about_role(intent, resolution.job) if resolution.job else which_role(intent, resolution)
         send(dispatcher, [reply])
         return []

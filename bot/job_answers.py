@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.ats.base import Job
+from bot.ats.base import ATS, Job
+from bot.identity import VerifiedSender, find_verified_candidate
 from bot.replies import Button, Reply
 from bot.roles import names_a_role, plausible_roles, role_mentioned_in
 from bot.stages import describe_duration, explain_stage
@@ -30,6 +31,21 @@ class RoleResolution:
     job: Job | None
     choices: tuple[Job, ...] = ()
     unknown_role: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleContext:
+    jobs: list[Job]
+    applied_jobs: list[Job]  # the verified candidate's live applications' jobs ("this role"); else empty
+
+
+def load_role_context(ats: ATS, sender: VerifiedSender | None) -> RoleContext:
+    """One blocking read of everything a role answer needs, so one ATS timeout bounds it."""
+    jobs = ats.list_jobs()
+    candidate = find_verified_candidate(ats, sender) if sender is not None else None
+    if candidate is None:
+        return RoleContext(jobs, [])
+    return RoleContext(jobs, [a.job for a in ats.applications_for(candidate.id) if a.status == "active"])
 
 
 def resolve_role(jobs: list[Job], role: str | None, message: str | None,

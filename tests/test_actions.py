@@ -181,3 +181,15 @@ async def test_a_knowledge_file_broken_at_start_up_is_used_once_fixed(action_env
     dispatcher = CollectingDispatcher()
     await ActionAnswerFaq().run(dispatcher, tracker(text="maternity leave?", intent="ask_faq"), {})
     assert dispatcher.messages[0]["text"] == "All parents get 20 weeks of fully paid leave."
+
+
+async def test_role_question_during_an_ats_outage_gets_the_apology(action_env):
+    services_module.services()  # opened (and seeded) before the outage
+    blocker = sqlite3.connect(action_env / "ats.db")
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        dispatcher = await run(ActionAnswerRoleQuestion(), tracker(text="is this role remote?", intent="ask_remote"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ats_unavailable"]
