@@ -31,17 +31,11 @@ def names_a_role(text: str | None) -> bool:
 
 
 def best_role_match(query: str, titles: list[str], threshold: float = 70.0) -> int | None:
-    """Index of the title the query names, or None when nothing matches well or two tie."""
-    wanted = _expand(query)
-    if not wanted or not titles:
+    """Index of the title the query names, or None when nothing matches well or two titles tie."""
+    tied = plausible_roles(query, titles, threshold=threshold, margin=0.0)
+    if not tied or len({_expand(titles[index]) for index in tied}) > 1:
         return None
-    choices = [_expand(title) for title in titles]
-    scored = process.extract(wanted, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=2)
-    if not scored or scored[0][1] < threshold:
-        return None
-    if len(scored) > 1 and scored[1][1] == scored[0][1] and choices[scored[0][2]] != choices[scored[1][2]]:
-        return None
-    return scored[0][2]
+    return tied[0]
 
 
 def role_mentioned_in(message: str, titles: list[str], coverage: float = 0.66) -> int | None:
