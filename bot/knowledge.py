@@ -142,10 +142,6 @@ class KnowledgeIndex:
         ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [Match(self.entries[position], round(score, 4)) for position, score in ranked]
 
-    def for_stage(self, stage_name: str) -> list[FaqEntry]:
-        wanted = stage_name.casefold()
-        return [entry for entry in self.entries if entry.stage and entry.stage.casefold() == wanted]
-
 
 @dataclass(frozen=True)
 class KnowledgeAnswer:

@@ -128,7 +128,3 @@ def test_a_broken_file_at_start_up_is_an_error(tmp_path):
     path.write_text("faqs: [")
     with pytest.raises(KnowledgeError, match="not valid YAML"):
         KnowledgeBase(path)
-
-
-def test_entries_for_a_stage(kb_file):
-    assert [entry.id for entry in KnowledgeBase(kb_file).index().for_stage("onsite loop")] == ["star"]
