@@ -15,7 +15,9 @@ from bot.ats import ATS, open_ats
 from bot.handoff import HandoffLog
 from bot.identity import VerifiedSender, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
+from bot.outbox import ReminderQueue
 from bot.replies import Reply
+from bot.scheduling import SchedulingRules
 from bot.settings import Settings
 from bot.store import open_state_db
 
@@ -28,6 +30,16 @@ class Services:
     ats: ATS
     handoffs: HandoffLog
     knowledge: KnowledgeBase | None  # None while the knowledge file cannot be loaded at all
+    reminders: ReminderQueue
+
+    @property
+    def scheduling_rules(self) -> SchedulingRules:
+        return SchedulingRules(
+            min_notice=dt.timedelta(hours=self.settings.booking_min_notice_hours),
+            horizon=dt.timedelta(days=self.settings.booking_horizon_days),
+            offer_count=self.settings.booking_offer_count,
+            reminders=self.settings.reminder_offsets,
+        )
 
     def knowledge_base(self) -> KnowledgeBase | None:
         """The knowledge base; if it could not be loaded at start-up, try again (the file may be fixed)."""
@@ -46,11 +58,13 @@ def services() -> Services:
     global _services
     if _services is None:
         settings = Settings.from_env()
+        state = open_state_db(settings.state_database)
         _services = Services(
             settings=settings,
             ats=open_ats(settings),
-            handoffs=HandoffLog(open_state_db(settings.state_database)),
+            handoffs=HandoffLog(state),
             knowledge=_open_knowledge(settings),
+            reminders=ReminderQueue(state),
         )
     return _services
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,22 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from error
 
 
+def _env_durations(name: str, default: str) -> tuple[dt.timedelta, ...]:
+    """ "24h,1h,30m" as durations, longest first; an empty value turns reminders off."""
+    raw = os.environ.get(name, default)
+    durations = []
+    for part in filter(None, (p.strip().lower() for p in raw.split(","))):
+        unit = {"d": "days", "h": "hours", "m": "minutes"}.get(part[-1:])
+        try:
+            amount = float(part[:-1])
+        except ValueError:
+            unit = None
+        if unit is None or amount <= 0:
+            raise ValueError(f"{name} must be durations like 24h,1h or 30m, got {raw!r}")
+        durations.append(dt.timedelta(**{unit: amount}))
+    return tuple(sorted(durations, reverse=True))
+
+
 def _env_path(name: str, default: str) -> Path:
     path = Path(os.environ.get(name) or default)
     return path if path.is_absolute() else PROJECT_ROOT / path
@@ -45,6 +62,21 @@ class Settings:
     default_phone_region: str
     knowledge_file: Path
     knowledge_threshold: float
+    public_base_url: str
+    booking_min_notice_hours: float
+    booking_horizon_days: float
+    booking_offer_count: int
+    reminder_offsets: tuple[dt.timedelta, ...]
+    twilio_account_sid: str | None
+    twilio_from_number: str | None
+    twilio_messaging_service_sid: str | None
+    twilio_api_base_url: str
+    delivery_poll_seconds: float
+
+    @property
+    def sms_sending_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token
+                    and (self.twilio_from_number or self.twilio_messaging_service_sid))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,4 +95,15 @@ class Settings:
             default_phone_region=(os.environ.get("DEFAULT_PHONE_REGION") or "US").upper(),
             knowledge_file=_env_path("KNOWLEDGE_FILE", "data/knowledge/faqs.yml"),
             knowledge_threshold=_env_float("KNOWLEDGE_THRESHOLD", 0.40),
+            # Where candidates reach this server from outside (calendar invite links).
+            public_base_url=(os.environ.get("PUBLIC_BASE_URL") or "http://localhost:5005").rstrip("/"),
+            booking_min_notice_hours=_env_float("BOOKING_MIN_NOTICE_HOURS", 12.0),
+            booking_horizon_days=_env_float("BOOKING_HORIZON_DAYS", 14.0),
+            booking_offer_count=int(_env_float("BOOKING_OFFER_COUNT", 5)),
+            reminder_offsets=_env_durations("INTERVIEW_REMINDERS", "24h,1h"),
+            twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_from_number=os.environ.get("TWILIO_FROM_NUMBER") or None,
+            twilio_messaging_service_sid=os.environ.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+            twilio_api_base_url=(os.environ.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip("/"),
+            delivery_poll_seconds=_env_float("DELIVERY_POLL_SECONDS", 5.0),
         )

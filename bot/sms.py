@@ -215,21 +215,36 @@ def _split(text: str, limit: int = SMS_BODY_LIMIT) -> list[str]:
     return parts
 
 
-def render_twiml(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """Rasa's collected bot messages as one TwiML document, and the buttons it offered by number.
+def _with_choices(message: dict[str, Any]) -> str:
+    """A bot message's text with its buttons as a numbered list ("Reply with a number: 1 - ...")."""
+    text = (message.get("text") or "").strip()
+    buttons = message.get("buttons") or []
+    if not buttons:
+        return text
+    numbered = "\n".join(f"{n} - {b.get('title', '')}" for n, b in enumerate(buttons, start=1))
+    return f"{text}\nReply with a number:\n{numbered}" if text else f"Reply with a number:\n{numbered}"
 
-    Buttons become "Reply 1 for ..." lines. When several messages carry buttons, the last set wins,
-    since that is the question the candidate is answering.
-    """
-    response = MessagingResponse()
-    offered: list[dict[str, Any]] = []
+
+def offered_choices(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The buttons a numbered reply refers to: when several messages carry buttons, the last set wins,
+    since that is the question the candidate is answering."""
+    return next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
+
+
+def sms_bodies(messages: list[dict[str, Any]]) -> list[str]:
+    """Rasa's bot messages as SMS bodies for the REST API (an image goes as its link)."""
+    bodies = []
     for message in messages:
-        text = (message.get("text") or "").strip()
-        buttons = message.get("buttons") or []
-        if buttons:
-            offered = buttons
-            numbered = "\n".join(f"{n} - {b.get('title', '')}" for n, b in enumerate(buttons, start=1))
-            text = f"{text}\nReply with a number:\n{numbered}" if text else f"Reply with a number:\n{numbered}"
+        text = "\n".join(part for part in (_with_choices(message), message.get("image") or "") if part)
+        bodies.extend(_split(text) if text else [])
+    return bodies
+
+
+def render_twiml(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Rasa's collected bot messages as one TwiML document, and the buttons it offered by number."""
+    response = MessagingResponse()
+    for message in messages:
+        text = _with_choices(message)
         image = message.get("image")
         if not text and not image:
             continue
@@ -238,4 +253,4 @@ def render_twiml(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, An
             twiml_message = response.message(chunk)
             if image and index == len(chunks) - 1:
                 twiml_message.media(image)
-    return str(response), offered
+    return str(response), offered_choices(messages)

@@ -3,6 +3,8 @@
 Every request must carry a valid X-Twilio-Signature for TWILIO_AUTH_TOKEN over the public webhook
 URL (TWILIO_WEBHOOK_URL when the server sits behind a proxy); anything else gets 403 and is not
 processed. The sender's number, proven by that signature, travels to the actions as metadata.
+Messages the bot sends on its own (reminders) go out through `TwilioOutbound`: into the durable
+SMS outbox, which the delivery loop (channels/delivery.py) sends with Twilio's REST API.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.ats import ATSUnavailable, open_ats
 from bot.identity import VERIFIED_PHONE_KEY
+from bot.outbox import SmsOutbox
 from bot.phone import normalise_phone
 from bot.settings import Settings
 from bot.sms import (
@@ -36,7 +39,9 @@ from bot.sms import (
     conversation_id_for,
     keyword_of,
     keyword_reply,
+    offered_choices,
     render_twiml,
+    sms_bodies,
 )
 from bot.store import open_state_db
 
@@ -89,7 +94,9 @@ class TwilioSMSInput(InputChannel):
         self.settings = settings
         self.validator = RequestValidator(auth_token)
         self.webhook_url = webhook_url
-        self.ledger = SmsLedger(open_state_db(settings.state_database))
+        state = open_state_db(settings.state_database)
+        self.ledger = SmsLedger(state)
+        self.outbox = SmsOutbox(state)
         self._program_name: str | None = None
         self._help_contact: str | None = None
 
@@ -101,6 +108,9 @@ class TwilioSMSInput(InputChannel):
             except (ATSUnavailable, ValueError):
                 return "Careers Assistant", None  # not cached: the ATS may be back next time
         return self._program_name, self._help_contact
+
+    def get_output_channel(self) -> TwilioOutbound:
+        return TwilioOutbound(self.ledger, self.outbox)
 
     def _signature_is_valid(self, request: Request, form: dict[str, str]) -> bool:
         signature = request.headers.get("X-Twilio-Signature")
@@ -190,3 +200,27 @@ class TwilioSMSInput(InputChannel):
         twiml, offered = render_twiml(collector.messages)
         self.ledger.offer_choices(conversation_id, offered)
         return twiml
+
+
+class TwilioOutbound(CollectingOutputChannel):
+    """Bot messages outside a reply to an inbound text: queued in the SMS outbox, numbered choices kept."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "twilio"
+
+    def __init__(self, ledger: SmsLedger, outbox: SmsOutbox) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.outbox = outbox
+
+    async def _persist_message(self, message: dict[str, Any]) -> None:
+        await super()._persist_message(message)
+        conversation_id = message["recipient_id"]
+        phone = self.ledger.phone_for(conversation_id)
+        if phone is None:
+            logger.warning("no phone number known for %s; message not queued", conversation_id)
+            return
+        self.outbox.enqueue(conversation_id, phone, sms_bodies([message]))
+        if offered_choices([message]):
+            self.ledger.offer_choices(conversation_id, offered_choices([message]))

@@ -34,10 +34,20 @@ def state_engine(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def twilio_api():
+    """The fake Twilio REST API the stack sends out-of-band SMS to (reminders)."""
+    from tests.fakes.twilio_api import FakeTwilioAPI
+
+    fake = FakeTwilioAPI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, twilio_api):
     """The real action server and Rasa server, started once for every integration test."""
     from tests.stack_fixture import start_stack
 
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+    running = start_stack(tmp_path_factory.mktemp("stack"), twilio_api=twilio_api)
     yield running
     running.stack.stop()

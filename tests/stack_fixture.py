@@ -17,9 +17,12 @@ from bot.settings import PROJECT_ROOT
 from bot.sms import conversation_id_for
 from bot.stack import DEFAULT_MODEL, Stack
 from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
+from tests.fakes.twilio_api import FakeTwilioAPI
 
 DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
 DEMO_KNOWLEDGE = PROJECT_ROOT / "data" / "knowledge" / "faqs.yml"
+PUBLIC_BASE_URL = "https://candidates.acme.example"
+TWILIO_NUMBER = "+16175550199"  # the company's SMS number
 
 
 def free_port() -> int:
@@ -89,12 +92,15 @@ class RunningStack:
         return [event.get("text") for event in self.tracker_events(phone) if event["event"] == "user"]
 
 
-def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> RunningStack:
+def start_stack(workdir: Path, extra_env: dict[str, str] | None = None,
+                twilio_api: FakeTwilioAPI | None = None) -> RunningStack:
+    """Start the stack; with a fake Twilio API, out-of-band SMS (reminders) are sent to it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    auth_token, api_token, key = secrets.token_hex(16), secrets.token_hex(16), secrets.token_hex(8)
+    auth_token = twilio_api.auth_token if twilio_api else secrets.token_hex(16)
+    api_token, key = secrets.token_hex(16), secrets.token_hex(8)
     rasa_port, action_port = free_port(), free_port()
     # Twilio signs the public URL it was given; the proxy in front of us forwards to a local port.
-    public_url = "https://candidates.acme.example/webhooks/twilio/webhook"
+    public_url = f"{PUBLIC_BASE_URL}/webhooks/twilio/webhook"
     knowledge = workdir / "faqs.yml"  # a copy the tests may edit while the servers run
     knowledge.write_text(DEMO_KNOWLEDGE.read_text())
     env = {
@@ -107,6 +113,10 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Runni
         "TWILIO_AUTH_TOKEN": auth_token,
         "TWILIO_WEBHOOK_URL": public_url,
         "CONVERSATION_ID_KEY": key,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "DELIVERY_POLL_SECONDS": "0.3",
+        **({"TWILIO_ACCOUNT_SID": twilio_api.account_sid, "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
+            "TWILIO_API_BASE_URL": twilio_api.base_url} if twilio_api else {}),
         **(extra_env or {}),
     }
     stack = Stack(rasa_port=rasa_port, action_port=action_port, model=ensure_model(), env=env,

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 APPLICATION_STATUSES = ("active", "rejected", "hired", "withdrawn")
 REMOTE_POLICIES = ("onsite", "hybrid", "remote")
+INTERVIEW_FORMATS = ("phone", "video", "onsite")
+BOOKING_STATUSES = ("booked", "cancelled", "moved")
 
 
 class ATSError(Exception):
@@ -21,6 +23,22 @@ class ATSError(Exception):
 
 class ATSUnavailable(ATSError):
     """The ATS could not be reached or did not answer in time."""
+
+
+class SlotTaken(ATSError):
+    """The interview time is no longer free (someone else booked it first, or it is outside availability)."""
+
+
+class AlreadyBooked(ATSError):
+    """The application already has an interview booked for its current stage."""
+
+
+class BookingNotFound(ATSError):
+    """No booked interview with that id (it may have been cancelled or moved)."""
+
+
+class NotInterviewStage(ATSError):
+    """The application is not active at a stage that has interviews to book."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,17 @@ class Recruiter:
 
 
 @dataclass(frozen=True)
+class InterviewPlan:
+    """How a stage's interview is held: every listed interviewer meets the candidate together."""
+
+    format: str
+    duration_minutes: int
+    interviewer_ids: tuple[str, ...]
+    video_link: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     """One step of a job's hiring process, with optional recruiter-written explanations."""
 
@@ -52,6 +81,7 @@ class Stage:
     next_step: str | None = None
     typical_days: tuple[int, int] | None = None
     needs_interview: bool | None = None
+    interview: InterviewPlan | None = None  # set when candidates book this stage's interview themselves
 
 
 @dataclass(frozen=True)
@@ -112,6 +142,41 @@ class Application:
 
 
 @dataclass(frozen=True)
+class Interviewer:
+    id: str
+    name: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booked interview. Times are timezone-aware UTC; `candidate_timezone` is how the candidate sees them."""
+
+    id: str
+    application_id: str
+    candidate_id: str
+    job_id: str
+    job_title: str
+    stage: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    format: str
+    interviewers: tuple[Interviewer, ...]
+    status: str
+    candidate_timezone: str
+    invite_token: str
+    conversation_id: str | None = None
+    channel: str | None = None
+    video_link: str | None = None
+    location: str | None = None
+    sequence: int = 0  # bumped on each change, as calendar clients need (RFC 5545 SEQUENCE)
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
 class CandidateRecord:
     """A candidate together with their applications, as one consistent read."""
 
@@ -138,3 +203,29 @@ class ATS(Protocol):
     def list_jobs(self) -> list[Job]: ...
 
     def get_recruiter(self, recruiter_id: str) -> Recruiter | None: ...
+
+
+@runtime_checkable
+class InterviewScheduler(Protocol):
+    """Interviewer availability and bookings. Writes are atomic: a time is booked once or not at all.
+
+    All datetimes are timezone-aware. `free_slots` lists start times at which every interviewer of the
+    stage is free for the whole interview, within [start, end).
+    """
+
+    def interviewers(self, interviewer_ids: tuple[str, ...]) -> list[Interviewer]: ...
+
+    def free_slots(self, job_id: str, stage: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]: ...
+
+    def book_interview(self, application_id: str, starts_at: dt.datetime, *, candidate_timezone: str,
+                       conversation_id: str | None = None, channel: str | None = None) -> Booking: ...
+
+    def reschedule_interview(self, booking_id: str, starts_at: dt.datetime) -> Booking: ...
+
+    def cancel_interview(self, booking_id: str) -> Booking: ...
+
+    def get_booking(self, booking_id: str) -> Booking | None: ...
+
+    def booking_for_invite(self, invite_token: str) -> Booking | None: ...
+
+    def bookings_for(self, candidate_id: str) -> list[Booking]: ...

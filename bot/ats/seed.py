@@ -17,8 +17,10 @@ import yaml
 
 from bot.ats.base import (
     APPLICATION_STATUSES,
+    INTERVIEW_FORMATS,
     REMOTE_POLICIES,
     Company,
+    InterviewPlan,
     Job,
     Recruiter,
     SalaryRange,
@@ -53,6 +55,22 @@ class SeedApplication:
     applied_on: dt.date | None
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+GRID_MINUTES = 15  # interview times and lengths are multiples of this, so overlaps are exact
+
+
+@dataclass(frozen=True)
+class SeedInterviewer:
+    """Someone who interviews, with weekly hours in their own time zone and one-off busy blocks."""
+
+    id: str
+    name: str
+    title: str | None
+    timezone: str
+    weekly_hours: tuple[tuple[int, dt.time, dt.time], ...]  # (weekday 0=Monday, start, end), local time
+    busy: tuple[tuple[dt.datetime, dt.datetime], ...]  # timezone-aware
+
+
 @dataclass(frozen=True)
 class Seed:
     company: Company
@@ -61,6 +79,7 @@ class Seed:
     candidates: tuple[SeedCandidate, ...]
     applications: tuple[SeedApplication, ...]
     fingerprint: str
+    interviewers: tuple[SeedInterviewer, ...] = ()
 
 
 def _require(mapping: dict, key: str, where: str) -> Any:
@@ -120,14 +139,104 @@ def _parse_stage(raw: Any, where: str) -> Stage:
             typical_days = (min(typical), max(typical))
         else:
             raise SeedError(f"{where}.typical_days: expected a number of days or [min, max]")
-    needs_interview = mapping.get("interview")
+    raw_interview = mapping.get("interview")
+    plan = None
+    if isinstance(raw_interview, dict):
+        plan = _parse_interview_plan(raw_interview, f"{where}.interview")
+    elif raw_interview is not None and not isinstance(raw_interview, bool):
+        raise SeedError(f"{where}.interview: expected true, false or a mapping (format, duration_minutes, ...)")
     return Stage(
         name=_text(_require(mapping, "name", where)),
         description=mapping.get("description"),
         next_step=mapping.get("next_step"),
         typical_days=typical_days,
-        needs_interview=bool(needs_interview) if needs_interview is not None else None,
+        needs_interview=True if plan else (raw_interview if isinstance(raw_interview, bool) else None),
+        interview=plan,
     )
+
+
+def _parse_interview_plan(mapping: dict, where: str) -> InterviewPlan:
+    interview_format = _text(_require(mapping, "format", where)).lower()
+    if interview_format not in INTERVIEW_FORMATS:
+        raise SeedError(f"{where}.format: must be one of {', '.join(INTERVIEW_FORMATS)}, got {interview_format!r}")
+    duration = _require(mapping, "duration_minutes", where)
+    if not isinstance(duration, int) or duration <= 0 or duration % GRID_MINUTES:
+        raise SeedError(f"{where}.duration_minutes: a positive multiple of {GRID_MINUTES}, got {duration!r}")
+    interviewer_ids = tuple(_text(i) for i in _as_list(_require(mapping, "interviewers", where),
+                                                       f"{where}.interviewers"))
+    if not interviewer_ids:
+        raise SeedError(f"{where}.interviewers: at least one interviewer id")
+    if interview_format == "video" and not mapping.get("video_link"):
+        raise SeedError(f"{where}.video_link: required for a video interview")
+    if interview_format == "onsite" and not mapping.get("location"):
+        raise SeedError(f"{where}.location: required for an onsite interview (the address)")
+    return InterviewPlan(
+        format=interview_format,
+        duration_minutes=duration,
+        interviewer_ids=interviewer_ids,
+        video_link=mapping.get("video_link"),
+        location=mapping.get("location"),
+    )
+
+
+def _parse_clock(value: str, where: str) -> dt.time:
+    try:
+        clock = dt.time.fromisoformat(value.strip())
+    except ValueError as error:
+        raise SeedError(f"{where}: expected a time like 09:30, got {value!r}") from error
+    if clock.minute % GRID_MINUTES or clock.second:
+        raise SeedError(f"{where}: times must fall on the quarter hour, got {value!r}")
+    return clock
+
+
+def _parse_interviewer(raw: Any, where: str) -> SeedInterviewer:
+    mapping = _as_mapping(raw, where)
+    timezone = _check_timezone(_text(_require(mapping, "timezone", where)), f"{where}.timezone")
+    hours = _as_mapping(_require(mapping, "hours", where), f"{where}.hours")
+    weekly: list[tuple[int, dt.time, dt.time]] = []
+    for day, ranges in hours.items():
+        day_key = _text(day).lower()[:3]
+        if day_key not in WEEKDAYS:
+            raise SeedError(f"{where}.hours.{day}: not a weekday (use mon, tue, wed, thu, fri, sat, sun)")
+        for index, span in enumerate(_as_list(ranges, f"{where}.hours.{day}")):
+            span_where = f"{where}.hours.{day}[{index}]"
+            start_text, separator, end_text = str(span).partition("-")
+            if not separator:
+                raise SeedError(f"{span_where}: expected a range like 09:00-12:00, got {span!r}")
+            start, end = _parse_clock(start_text, span_where), _parse_clock(end_text, span_where)
+            if start >= end:
+                raise SeedError(f"{span_where}: the range ends before it starts")
+            weekly.append((WEEKDAYS.index(day_key), start, end))
+    busy = []
+    zone = ZoneInfo(timezone)
+    for index, raw_block in enumerate(_as_list(mapping.get("busy"), f"{where}.busy")):
+        block_where = f"{where}.busy[{index}]"
+        block = _as_mapping(raw_block, block_where)
+        start = _as_datetime(_require(block, "start", block_where), zone, f"{block_where}.start")
+        end = _as_datetime(_require(block, "end", block_where), zone, f"{block_where}.end")
+        if start >= end:
+            raise SeedError(f"{block_where}: ends before it starts")
+        busy.append((start, end))
+    return SeedInterviewer(
+        id=_text(_require(mapping, "id", where)),
+        name=_text(_require(mapping, "name", where)),
+        title=mapping.get("title"),
+        timezone=timezone,
+        weekly_hours=tuple(sorted(weekly)),
+        busy=tuple(busy),
+    )
+
+
+def _as_datetime(value: Any, zone: ZoneInfo, where: str) -> dt.datetime:
+    """A date-time from the seed; without an offset it is read in the interviewer's own time zone."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError as error:
+            raise SeedError(f"{where}: expected a date-time like 2026-11-24T09:00, got {value!r}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _parse_job(raw: Any, where: str) -> Job:
@@ -198,9 +307,20 @@ def parse_seed(text: str, source: str = "seed") -> Seed:
         ))
     recruiter_ids = _unique_ids(recruiters, "recruiters")
 
+    interviewers = [_parse_interviewer(raw, f"interviewers[{index}]")
+                    for index, raw in enumerate(_as_list(root.get("interviewers"), "interviewers"))]
+    interviewer_ids = _unique_ids(interviewers, "interviewers")
+
     jobs = [_parse_job(raw, f"jobs[{index}]") for index, raw in enumerate(_as_list(root.get("jobs"), "jobs"))]
     jobs_by_id = {job.id: job for job in jobs}
     _unique_ids(jobs, "jobs")
+    for job_index, job in enumerate(jobs):
+        for stage_index, stage in enumerate(job.stages):
+            planned = stage.interview.interviewer_ids if stage.interview else ()
+            unknown = [i for i in planned if i not in interviewer_ids]
+            if unknown:
+                raise SeedError(f"jobs[{job_index}].stages[{stage_index}].interview.interviewers: "
+                                f"unknown interviewer {unknown[0]!r}")
 
     candidates: list[SeedCandidate] = []
     applications: list[SeedApplication] = []
@@ -247,6 +367,7 @@ def parse_seed(text: str, source: str = "seed") -> Seed:
         candidates=tuple(candidates),
         applications=tuple(applications),
         fingerprint=hashlib.sha256(text.encode()).hexdigest(),
+        interviewers=tuple(interviewers),
     )
 
 

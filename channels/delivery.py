@@ -1,0 +1,147 @@
+"""Messages the assistant sends on its own, from inside the Rasa server: reminders and the SMS outbox.
+
+A background loop (started with the server) takes due rows from the durable queues in the state
+database. A reminder runs `action_send_interview_reminder` in the candidate's conversation through
+Rasa's own `execute_action`, under the conversation lock, with the output channel of the channel
+the booking was made on; for SMS that output is the outbox, which the same loop then sends through
+Twilio's REST API. Rows are claimed with a lease, so server replicas share the work and a restart
+picks up whatever was left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import SlotSet
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.clock import from_db, now_utc
+from bot.outbox import QueuedItem, ReminderQueue, SmsOutbox
+from bot.settings import Settings
+from bot.sms import SmsLedger
+from bot.store import open_state_db
+from bot.twilio_api import TwilioMessagingAPI, TwilioSendError
+
+logger = logging.getLogger(__name__)
+REMINDER_ACTION = "action_send_interview_reminder"
+
+
+class ScheduledDelivery(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "scheduled"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls(Settings.from_env())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        state = open_state_db(settings.state_database)
+        self.reminders = ReminderQueue(state)
+        self.outbox = SmsOutbox(state)
+        self.ledger = SmsLedger(state)
+        self.twilio = TwilioMessagingAPI.from_settings(settings)
+        self._task: asyncio.Task | None = None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        delivery = Blueprint("scheduled_delivery", __name__)
+
+        @delivery.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"reminders": self.reminders.counts(), "sms_outbox": self.outbox.counts(),
+                                  "sms_sending": self.twilio is not None})
+
+        @delivery.listener("after_server_start")
+        async def start(app: Sanic, _loop) -> None:
+            if self.twilio is None:
+                logger.warning("SMS sending is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                               "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): out-of-band SMS wait in the "
+                               "outbox (python -m bot outbox)")
+            self._task = asyncio.ensure_future(self._run(app))
+
+        @delivery.listener("before_server_stop")
+        async def stop(_app: Sanic, _loop) -> None:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+        return delivery
+
+    async def _run(self, app: Sanic) -> None:
+        while True:
+            await asyncio.sleep(self.settings.delivery_poll_seconds)
+            try:
+                agent = getattr(app.ctx, "agent", None)
+                if agent is not None and agent.is_ready():
+                    await self.deliver_reminders(app, agent)
+                if self.twilio is not None:
+                    await self.deliver_sms()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("delivery loop: this round failed; the next one retries")
+
+    # --- reminders -------------------------------------------------------------------------------
+
+    def _output_channel(self, app: Sanic, channel_name: str | None) -> OutputChannel:
+        for channel in getattr(app.ctx, "input_channels", None) or []:
+            if channel.name() == channel_name:
+                output = channel.get_output_channel()
+                if output is not None:
+                    return output
+        return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
+
+    async def deliver_reminders(self, app: Sanic, agent) -> None:
+        for item in self.reminders.claim_due():
+            if now_utc() >= from_db(item.fields["give_up_at"]):
+                self.reminders.finish(item.id, "skipped", "the interview has started")
+                continue
+            try:
+                sent = await self._remind(app, agent, item)
+            except Exception as error:
+                logger.warning("reminder %s for %s failed (%s); will retry", item.id, item.conversation_id,
+                               type(error).__name__)
+                self.reminders.retry_later(item, type(error).__name__)
+                continue
+            self.reminders.finish(item.id, "sent" if sent else "skipped",
+                                  None if sent else "booking no longer current")
+
+    async def _remind(self, app: Sanic, agent, item: QueuedItem) -> bool:
+        output = self._output_channel(app, item.fields.get("channel"))
+        conversation_id = item.conversation_id
+        async with agent.lock_store.lock(conversation_id):
+            tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
+            tracker.update(SlotSet("reminder_booking", item.fields["booking_id"]))
+            tracker.update(SlotSet("reminder_lead_minutes", float(item.fields["lead_minutes"])))
+            await agent.processor.save_tracker(tracker)
+            await agent.execute_action(conversation_id, REMINDER_ACTION, output, "reminder_scheduler", 1.0)
+        return bool(getattr(output, "messages", None))
+
+    # --- SMS outbox ------------------------------------------------------------------------------
+
+    async def deliver_sms(self) -> None:
+        assert self.twilio is not None
+        for item in self.outbox.claim_due():
+            phone = item.fields["phone"]
+            if self.ledger.is_opted_out(phone):
+                self.outbox.finish(item.id, "skipped", "recipient opted out (STOP)")
+                continue
+            try:
+                sid = await self.twilio.send(phone, item.fields["body"])
+            except TwilioSendError as error:
+                if error.retryable:
+                    self.outbox.retry_later(item, str(error))
+                else:
+                    logger.error("SMS %s for %s not sent: %s", item.id, item.conversation_id, error)
+                    self.outbox.finish(item.id, "failed", str(error))
+                continue
+            self.outbox.finish(item.id, "sent", provider_id=sid)
