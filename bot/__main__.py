@@ -6,6 +6,8 @@
   knowledge check FILE check a knowledge file without using it
   knowledge ask TEXT   which knowledge entries a question finds, with their scores
   handoffs             conversations waiting for a recruiter
+  bookings             upcoming booked interviews (embedded ATS)
+  outbox               reminders and SMS waiting to go out, and what happened to the last ones
   sms send --from N T  text the running assistant as Twilio would (signed), print the reply
   run                  start the action server and the Rasa server on embedded defaults
 """
@@ -28,9 +30,11 @@ from bot.ats.embedded import EmbeddedATS
 from bot.ats.seed import read_seed_file
 from bot.handoff import REASONS, HandoffLog
 from bot.knowledge import KnowledgeError
+from bot.outbox import ReminderQueue, SmsOutbox
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import open_state_db
 from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
+from bot.when import format_slot
 
 DEV_TOKEN_FILE = PROJECT_ROOT / "var" / "dev-twilio-auth-token"
 DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
@@ -109,6 +113,34 @@ def _handoffs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bookings(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    ats = EmbeddedATS(settings.ats_database, create=False)
+    with ats.engine.connect() as connection:
+        candidate_ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM candidates ORDER BY id")]
+    bookings = sorted((b for c in candidate_ids for b in ats.bookings_for(c)), key=lambda b: b.starts_at)
+    if not bookings:
+        print("No interviews are booked.")
+    for booking in bookings:
+        print(f"{booking.starts_at:%Y-%m-%d %H:%M} UTC  ({format_slot(booking.starts_at, booking.candidate_timezone)})"
+              f"  {booking.id}  candidate={booking.candidate_id}  {booking.job_title}: {booking.stage}"
+              f"  [{booking.format}]")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    state = open_state_db(Settings.from_env().state_database)
+    for queue in (ReminderQueue(state), SmsOutbox(state)):
+        print(f"{queue.table.name}: {queue.counts() or 'empty'}")
+    with state.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT id, status, next_attempt_at, attempts, body FROM sms_outbox ORDER BY id DESC LIMIT ?",
+            (args.last,)).all()
+    for row in rows:
+        print(f"  #{row.id} {row.status:8} attempts={row.attempts} next={row.next_attempt_at}  {row.body[:70]!r}")
+    return 0
+
+
 def _sms_send(args: argparse.Namespace) -> int:
     url = args.url or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}/webhooks/twilio/webhook"
     params = inbound_params(args.sender, " ".join(args.text))
@@ -149,7 +181,11 @@ The candidate assistant is running.
       public URL for Twilio: set TWILIO_WEBHOOK_URL to it; signatures use TWILIO_AUTH_TOKEN
   Text it as a demo candidate, from another terminal:
       .venv/bin/python -m bot sms send --from {example} "where's my application?"
-  Recruiter queue:  .venv/bin/python -m bot handoffs
+  Book an interview as a candidate in Los Angeles:
+      .venv/bin/python -m bot sms send --from +13105550110 "can I schedule my interview"
+  Recruiter queue:  .venv/bin/python -m bot handoffs    Bookings: .venv/bin/python -m bot bookings
+  Reminders and out-of-band SMS: .venv/bin/python -m bot outbox (sent only when TWILIO_ACCOUNT_SID,
+      TWILIO_FROM_NUMBER and TWILIO_API_BASE_URL point at Twilio or a test double)
   ATS data: {settings.ats_database} (from {settings.ats_seed_file or 'the loaded seed'})
 Press Ctrl-C to stop.""", flush=True)
     stopped = {"signal": False}
@@ -198,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge_ask.set_defaults(handler=_knowledge_ask)
 
     commands.add_parser("handoffs", help="conversations waiting for a recruiter").set_defaults(handler=_handoffs)
+    commands.add_parser("bookings", help="upcoming booked interviews").set_defaults(handler=_bookings)
+    outbox = commands.add_parser("outbox", help="reminders and SMS waiting to go out")
+    outbox.add_argument("--last", type=int, default=10, help="how many recent SMS to list")
+    outbox.set_defaults(handler=_outbox)
 
     sms = commands.add_parser("sms", help="talk to the running assistant over its SMS webhook")
     send = sms.add_subparsers(dest="sms_command", required=True).add_parser("send", help="send one signed SMS")
