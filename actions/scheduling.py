@@ -209,6 +209,8 @@ class ValidateInterviewBookingForm(FormValidationAction):
 
     async def validate_booking_timezone(self, slot_value: Any, dispatcher: CollectingDispatcher,
                                         tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:
+            return {}  # cleared when the form started, nothing the candidate said
         proposed = tracker.get_slot("proposed_timezone")
         intent = _intent(tracker)
         zone = None
@@ -226,6 +228,8 @@ class ValidateInterviewBookingForm(FormValidationAction):
 
     async def validate_booking_slot(self, slot_value: Any, dispatcher: CollectingDispatcher,
                                     tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if slot_value is None:
+            return {}  # cleared when the form started, nothing the candidate said
         found = await _context(dispatcher, tracker)
         if found is None:
             return {"booking_slot": None}

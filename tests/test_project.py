@@ -21,7 +21,7 @@ def cli(*args, env=None):
 def test_cli_loads_a_seed_file(tmp_path):
     result = cli("ats", "load", str(DEMO_SEED), "--database", str(tmp_path / "ats.db"))
     assert result.returncode == 0, result.stderr
-    assert "3 recruiters, 5 jobs, 8 candidates, 9 applications" in result.stdout
+    assert "6 interviewers, 3 recruiters, 5 jobs, 10 candidates, 11 applications" in result.stdout
 
 
 def test_cli_names_the_problem_in_a_bad_seed(tmp_path):

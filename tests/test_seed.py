@@ -98,5 +98,5 @@ def test_loading_again_replaces_everything(tmp_path, demo_seed):
     ats = EmbeddedATS(tmp_path / "ats.db")
     ats.load_seed(demo_seed)
     ats.load_seed(parse_seed(MINIMAL))
-    assert ats.counts() == {"recruiters": 1, "jobs": 1, "candidates": 1, "applications": 1}
+    assert ats.counts() == {"interviewers": 0, "recruiters": 1, "jobs": 1, "candidates": 1, "applications": 1}
     assert ats.find_candidate_by_phone("+16175550102") is None
