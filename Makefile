@@ -31,7 +31,7 @@ run: model
 	$(BIN)/python -m bot run
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot actions channels tests bench scripts
+	$(BIN)/ruff check bot actions channels policies tests bench scripts
 
 validate: $(STAMP)
 	$(BIN)/rasa data validate --fail-on-warnings

@@ -17,11 +17,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.handoff import route_if_sensitive
+from actions.handoff import open_handoff, route_if_sensitive, taking_over
 from actions.services import send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.ats.base import ATSError, Booking, SlotTaken
 from bot.clock import now_utc
+from bot.handoff_cards import opened_notice
 from bot.identity import VerifiedSender
 from bot.invite import invite_url
 from bot.replies import Button, Reply
@@ -117,11 +118,14 @@ class ActionStartBooking(Action):
             dispatcher.utter_message(response="utter_scheduling_unavailable")
             return NOT_READY
         if not free:
-            services().handoffs.request(tracker.sender_id, sender.channel, "no_interview_slots",
-                                        candidate_id=context.candidate.id, application_id=application.id)
-            send(dispatcher, [Reply(
-                f"I'm sorry, there are no open times for your {application.stage} in the next two weeks. I've "
-                "asked the recruiting team to find a time with you, and a recruiter will be in touch.")])
+            send(dispatcher, [Reply(f"I'm sorry, there are no open times for your {application.stage} in the next "
+                                    "two weeks.")])
+            opened = await open_handoff(tracker, "no_interview_slots", context, application.id)
+            if opened is not None and opened[0].takes_over:
+                dispatcher.utter_message(text=opened_notice("no_interview_slots", opened[2], not opened[1]))
+                return [*taking_over(tracker), *NOT_READY]
+            send(dispatcher, [Reply("I've asked the recruiting team to find a time with you, and a recruiter will "
+                                    "be in touch.")])
             return NOT_READY
         zone = context.candidate.timezone or tracker.get_slot("candidate_timezone")
         return [

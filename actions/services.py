@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.ats import ATS, open_ats
-from bot.handoff import HandoffLog
+from bot.handoff import HandoffDesk, handoff_rules
 from bot.identity import VerifiedSender, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.outbox import ReminderQueue
@@ -28,9 +29,17 @@ logger = logging.getLogger(__name__)
 class Services:
     settings: Settings
     ats: ATS
-    handoffs: HandoffLog
+    state: sa.engine.Engine
     knowledge: KnowledgeBase | None  # None while the knowledge file cannot be loaded at all
     reminders: ReminderQueue
+    _desks: dict[str, HandoffDesk] = field(default_factory=dict)
+
+    def handoff_desk(self, company_timezone: str | None = None) -> HandoffDesk:
+        """The handoff desk, with business hours in the company's zone (any desk will do to relay)."""
+        zone = company_timezone or next(iter(self._desks), "UTC")
+        if zone not in self._desks:
+            self._desks[zone] = HandoffDesk(self.state, handoff_rules(self.settings, zone))
+        return self._desks[zone]
 
     @property
     def scheduling_rules(self) -> SchedulingRules:
@@ -62,7 +71,7 @@ def services() -> Services:
         _services = Services(
             settings=settings,
             ats=open_ats(settings),
-            handoffs=HandoffLog(state),
+            state=state,
             knowledge=_open_knowledge(settings),
             reminders=ReminderQueue(state),
         )

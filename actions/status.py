@@ -8,9 +8,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import route_if_sensitive
+from actions.handoff import open_handoff, route_if_sensitive, taking_over
 from actions.services import send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
+from bot.handoff_cards import opened_notice
 from bot.status import load_status_context, status_answer
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,11 @@ class ActionCheckStatus(Action):
         answer = status_answer(context.candidate, context.applications, context.company,
                                today=shared.today(context.company.timezone), role=role,
                                message=(tracker.latest_message or {}).get("text"))
-        for handoff in answer.handoffs:
-            shared.handoffs.request(tracker.sender_id, sender.channel, handoff.reason,
-                                    candidate_id=context.candidate.id, application_id=handoff.application_id)
         send(dispatcher, answer.replies)
+        # A recruiter takes over once the candidate is looking at the application they must hear about in person.
+        for handoff in answer.handoffs[:1] if answer.focused else ():
+            opened = await open_handoff(tracker, handoff.reason, context, handoff.application_id)
+            if opened is not None and opened[0].takes_over:
+                dispatcher.utter_message(text=opened_notice(handoff.reason, opened[2], already_open=not opened[1]))
+                return taking_over(tracker)
         return []

@@ -101,7 +101,9 @@ class Driver:
             if "You're booked!" in reply:
                 self.messages_per_booking.append(sent)
                 return
-            if "just taken" not in reply:
+            # Taken between the offer and the pick: at booking ("just taken") or when the pick is read
+            # ("nothing is free ... the closest open times"); either way the times still open are offered.
+            if "just taken" not in reply and "closest open times" not in reply:
                 self.errors.append(f"unexpected reply to a pick: {reply[:80]!r}")
                 return
         self.errors.append(f"still not booked after {MAX_PICKS} picks")

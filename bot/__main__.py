@@ -5,7 +5,7 @@
   ats show             what the embedded ATS holds
   knowledge check FILE check a knowledge file without using it
   knowledge ask TEXT   which knowledge entries a question finds, with their scores
-  handoffs             conversations waiting for a recruiter
+  handoffs [--all]     conversations with a recruiter or waiting for one
   bookings             upcoming booked interviews (embedded ATS)
   outbox               reminders and SMS waiting to go out, and what happened to the last ones
   sms send --from N T  text the running assistant as Twilio would (signed), print the reply
@@ -28,7 +28,7 @@ from pathlib import Path
 from bot.ats import SeedError
 from bot.ats.embedded import EmbeddedATS
 from bot.ats.seed import read_seed_file
-from bot.handoff import REASONS, HandoffLog
+from bot.handoff import REASONS, HandoffDesk
 from bot.knowledge import KnowledgeError
 from bot.outbox import ReminderQueue, SmsOutbox
 from bot.settings import PROJECT_ROOT, Settings
@@ -104,12 +104,18 @@ def _knowledge_ask(args: argparse.Namespace) -> int:
 
 
 def _handoffs(args: argparse.Namespace) -> int:
-    requests = HandoffLog(open_state_db(Settings.from_env().state_database)).open_requests()
-    if not requests:
-        print("No conversations are waiting for a recruiter.")
-    for request in requests:
-        print(f"#{request.id} {request.created_at:%Y-%m-%d %H:%M} UTC  {request.channel}  {request.conversation_id}  "
-              f"candidate={request.candidate_id or '?'}  {REASONS[request.reason]}")
+    settings = Settings.from_env()
+    desk = HandoffDesk(open_state_db(settings.state_database))
+    handoffs = desk.listing(live_only=not args.all)
+    if not handoffs:
+        print("No conversation is with a recruiter or waiting for one.")
+    for handoff in handoffs:
+        where = "in Slack" if handoff.takes_over else "queue only (Slack not configured)"
+        with_whom = f" with {handoff.claimed_by}" if handoff.claimed_by else ""
+        print(f"#{handoff.id} {handoff.created_at:%Y-%m-%d %H:%M} UTC  {handoff.status}{with_whom}  {where}  "
+              f"{handoff.channel}  {handoff.conversation_id}  candidate={handoff.candidate_id or '?'}  "
+              f"{REASONS[handoff.reason]}")
+    print(f"Slack outbox: {desk.slack.counts() or 'empty'}; to candidates: {desk.deliveries.counts() or 'empty'}")
     return 0
 
 
@@ -233,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge_ask.add_argument("text", nargs="+")
     knowledge_ask.set_defaults(handler=_knowledge_ask)
 
-    commands.add_parser("handoffs", help="conversations waiting for a recruiter").set_defaults(handler=_handoffs)
+    handoffs = commands.add_parser("handoffs", help="conversations with a recruiter or waiting for one")
+    handoffs.add_argument("--all", action="store_true", help="also those handed back or closed")
+    handoffs.set_defaults(handler=_handoffs)
     commands.add_parser("bookings", help="upcoming booked interviews").set_defaults(handler=_bookings)
     outbox = commands.add_parser("outbox", help="reminders and SMS waiting to go out")
     outbox.add_argument("--last", type=int, default=10, help="how many recent SMS to list")

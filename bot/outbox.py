@@ -28,7 +28,7 @@ MAX_BACKOFF = dt.timedelta(minutes=10)
 FINAL_STATUSES = ("sent", "skipped", "failed")
 
 
-def _queue_table(name: str, *columns: sa.Column, constraints: tuple = ()) -> sa.Table:
+def queue_table(name: str, *columns: sa.Column, constraints: tuple = ()) -> sa.Table:
     return sa.Table(
         name, state_metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -47,14 +47,14 @@ def _queue_table(name: str, *columns: sa.Column, constraints: tuple = ()) -> sa.
     )
 
 
-reminders_table = _queue_table(
+reminders_table = queue_table(
     "interview_reminders",
     sa.Column("booking_id", sa.String, nullable=False, index=True),
     sa.Column("lead_minutes", sa.Integer, nullable=False),
     sa.Column("channel", sa.String),
     constraints=(sa.UniqueConstraint("booking_id", "lead_minutes", name="one_reminder_per_lead"),),
 )
-sms_outbox_table = _queue_table(
+sms_outbox_table = queue_table(
     "sms_outbox",
     sa.Column("phone", sa.String, nullable=False),
     sa.Column("body", sa.Text, nullable=False),

@@ -72,6 +72,18 @@ class Settings:
     twilio_messaging_service_sid: str | None
     twilio_api_base_url: str
     delivery_poll_seconds: float
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_handoff_channel: str | None = None
+    slack_fallback_channel: str | None = None
+    handoff_claim_minutes: float = 15.0
+    recruiting_hours: str = "Mon-Fri 09:00-17:00"
+
+    @property
+    def slack_configured(self) -> bool:
+        """Handoffs go to Slack only when the app can both post there and verify what Slack sends."""
+        return bool(self.slack_bot_token and self.slack_signing_secret and self.slack_handoff_channel)
 
     @property
     def sms_sending_configured(self) -> bool:
@@ -106,4 +118,12 @@ class Settings:
             twilio_messaging_service_sid=os.environ.get("TWILIO_MESSAGING_SERVICE_SID") or None,
             twilio_api_base_url=(os.environ.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip("/"),
             delivery_poll_seconds=_env_float("DELIVERY_POLL_SECONDS", 5.0),
+            slack_bot_token=os.environ.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or None,
+            slack_api_url=(os.environ.get("SLACK_API_URL") or "https://slack.com/api").rstrip("/") + "/",
+            slack_handoff_channel=os.environ.get("SLACK_HANDOFF_CHANNEL") or None,
+            slack_fallback_channel=(os.environ.get("SLACK_FALLBACK_CHANNEL")
+                                    or os.environ.get("SLACK_HANDOFF_CHANNEL") or None),
+            handoff_claim_minutes=_env_float("HANDOFF_CLAIM_MINUTES", 15.0),
+            recruiting_hours=os.environ.get("RECRUITING_HOURS") or "Mon-Fri 09:00-17:00",
         )

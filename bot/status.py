@@ -30,6 +30,7 @@ class Handoff:
 class StatusAnswer:
     replies: tuple[Reply, ...]
     handoffs: tuple[Handoff, ...] = field(default_factory=tuple)
+    focused: bool = True  # False: a list of applications, the candidate is asked which one
 
 
 def _date(day: dt.date) -> str:
@@ -151,7 +152,8 @@ def status_answer(
         intro = f"Hi {candidate.first_name}! I couldn't tell which application you meant by \"{role}\". " \
                 f"You have {len(applications)} with {company.name}:"
     buttons = tuple(Button(a.job.title, details_payload(a)) for a in applications)
-    return StatusAnswer((Reply(f"{intro}\n{lines}\nWhich one would you like details on?", buttons),), handoffs)
+    return StatusAnswer((Reply(f"{intro}\n{lines}\nWhich one would you like details on?", buttons),), handoffs,
+                        focused=False)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,16 @@ logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
 
 
+def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
+    """The output of the channel a conversation happens on, to send outside a reply to a message."""
+    for channel in getattr(app.ctx, "input_channels", None) or []:
+        if channel.name() == channel_name:
+            output = channel.get_output_channel()
+            if output is not None:
+                return output
+    return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
+
+
 class ScheduledDelivery(InputChannel):
     @classmethod
     def name(cls) -> str:
@@ -92,14 +102,6 @@ class ScheduledDelivery(InputChannel):
 
     # --- reminders -------------------------------------------------------------------------------
 
-    def _output_channel(self, app: Sanic, channel_name: str | None) -> OutputChannel:
-        for channel in getattr(app.ctx, "input_channels", None) or []:
-            if channel.name() == channel_name:
-                output = channel.get_output_channel()
-                if output is not None:
-                    return output
-        return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
-
     async def deliver_reminders(self, app: Sanic, agent) -> None:
         for item in self.reminders.claim_due():
             if now_utc() >= from_db(item.fields["give_up_at"]):
@@ -116,7 +118,7 @@ class ScheduledDelivery(InputChannel):
                                   None if sent else "booking no longer current")
 
     async def _remind(self, app: Sanic, agent, item: QueuedItem) -> bool:
-        output = self._output_channel(app, item.fields.get("channel"))
+        output = output_channel_for(app, item.fields.get("channel"))
         conversation_id = item.conversation_id
         async with agent.lock_store.lock(conversation_id):
             tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)

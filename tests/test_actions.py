@@ -11,10 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services as services_module
 from actions.fallback import ActionDefaultAskAffirmation
-from actions.handoff import ActionRequestHuman, ActionRouteSensitive
+from actions.handoff import ActionDefaultFallback, ActionRelayToRecruiter, ActionRequestHuman, ActionRouteSensitive
 from actions.knowledge import ActionAnswerFaq, ActionAnswerRoleQuestion
 from actions.status import ActionCheckStatus
-from bot.handoff import HandoffLog
+from bot.handoff import HandoffDesk
 from bot.store import open_state_db
 from tests.conftest import DEMO_SEED
 from tests.test_knowledge import KB
@@ -76,11 +76,11 @@ async def test_metadata_from_an_unverified_channel_is_ignored():
 async def test_uncommunicated_rejection_is_handed_to_the_recruiter(action_env):
     dispatcher = await run(ActionCheckStatus(), tracker(phone="+16175550103", sender_id="sms-mei"))
     assert "reject" not in dispatcher.messages[0]["text"].lower()
-    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert (request.conversation_id, request.reason, request.candidate_id) == (
         "sms-mei", "uncommunicated_rejection", "c3")
     await run(ActionCheckStatus(), tracker(phone="+16175550103", sender_id="sms-mei"))
-    assert len(HandoffLog(open_state_db(action_env / "state.db")).open_requests()) == 1  # asked twice, queued once
+    assert len(HandoffDesk(open_state_db(action_env / "state.db")).listing()) == 1  # asked twice, queued once
 
 
 async def test_ats_down_gets_an_apology_quickly(action_env):
@@ -100,13 +100,13 @@ async def test_ats_down_gets_an_apology_quickly(action_env):
 async def test_request_human_is_queued_with_the_verified_candidate(action_env):
     dispatcher = await run(ActionRequestHuman(), tracker(text="real person pls", intent="request_human"))
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_requested"]
-    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert (request.reason, request.candidate_id, request.channel) == ("requested_by_candidate", "c1", "twilio")
 
 
 async def test_request_human_from_an_unverified_sender_names_no_candidate(action_env):
     await run(ActionRequestHuman(), tracker(text="agent", intent="request_human", channel="rest"))
-    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert request.candidate_id is None
 
 
@@ -155,7 +155,7 @@ async def test_faq_without_a_confident_answer_says_so_and_offers_a_recruiter():
 async def test_sensitive_topic_is_queued_for_a_recruiter(action_env):
     dispatcher = await run(ActionRouteSensitive(), tracker(text="can i negotiate my offer", intent="sensitive_topic"))
     assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
-    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert (request.reason, request.candidate_id) == ("sensitive_topic", "c1")
 
 
@@ -167,7 +167,7 @@ async def test_a_sensitive_message_misread_by_nlu_still_goes_to_a_person(action_
     dispatcher = CollectingDispatcher()
     await action.run(dispatcher, tracker(text=text, intent=intent), {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_sensitive_handoff"]
-    [request] = HandoffLog(open_state_db(action_env / "state.db")).open_requests()
+    [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert request.reason == "sensitive_topic"
 
 
@@ -193,3 +193,65 @@ async def test_role_question_during_an_ats_outage_gets_the_apology(action_env):
         blocker.rollback()
         blocker.close()
     assert [m["response"] for m in dispatcher.messages] == ["utter_ats_unavailable"]
+
+
+# --- with the recruiters' Slack app configured, a recruiter takes the conversation over ---------
+
+@pytest.fixture()
+def slack_env(action_env, monkeypatch):
+    for name, value in {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret",
+                        "SLACK_HANDOFF_CHANNEL": "C0RECRUIT", "RECRUITING_HOURS": "Mon-Sun 00:00-23:59"}.items():
+        monkeypatch.setenv(name, value)
+    services_module.reset_services()
+    return action_env
+
+
+async def run_events(action, track) -> tuple[CollectingDispatcher, list[dict]]:
+    dispatcher = CollectingDispatcher()
+    return dispatcher, await action.run(dispatcher, track, {})
+
+
+async def test_asking_for_a_person_hands_the_conversation_over(slack_env):
+    dispatcher, events = await run_events(ActionRequestHuman(), tracker(text="real person pls", intent="request_human"))
+    [message] = dispatcher.messages
+    assert "I've asked a recruiter to join this conversation" in message["text"]
+    assert "usually picks this up within 15 minutes" in message["text"]
+    assert events == [{"event": "slot", "timestamp": None, "name": "handoff_active", "value": True}]
+    [handoff] = HandoffDesk(open_state_db(slack_env / "state.db")).listing()
+    assert handoff.takes_over and handoff.card.candidate_name == "Priya Nair" and handoff.card.recruiter_slack_id
+
+
+async def test_while_a_recruiter_has_it_messages_are_relayed_and_goodbye_ends_it(slack_env):
+    await run_events(ActionRequestHuman(), tracker(text="agent", intent="request_human"))
+    relay = ActionRelayToRecruiter()
+    dispatcher, events = await run_events(relay, tracker(text="hello? anyone", intent="greet"))
+    assert dispatcher.messages == [] and events == []  # silence: a person answers
+    desk = HandoffDesk(open_state_db(slack_env / "state.db"))
+    bodies = []
+    while batch := desk.slack.claim_due():
+        for item in batch:
+            desk.slack.finish(item.id, "sent")
+            bodies.append(item.fields["body"])
+    assert bodies == [None, "*Candidate:* hello? anyone"]
+    dispatcher, events = await run_events(relay, tracker(text="thanks, that's all", intent="goodbye"))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_ended_by_candidate"]
+    assert events[-1]["value"] is False and desk.listing() == []
+
+
+async def test_a_relay_after_the_recruiter_handed_back_gives_the_bot_back(slack_env):
+    dispatcher, events = await run_events(ActionRelayToRecruiter(), tracker(text="hi", intent="greet"))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_over"]
+    assert events[-1]["name"] == "handoff_active" and events[-1]["value"] is False
+
+
+async def test_not_understood_twice_brings_in_a_person(slack_env):
+    dispatcher, events = await run_events(ActionDefaultFallback(), tracker(text="qwpoe zzkx", intent="nlu_fallback"))
+    assert events[0]["event"] == "rewind" and events[-1]["value"] is True
+    assert dispatcher.messages[0]["text"].startswith("Sorry, I still couldn't understand, so I'm bringing in a person.")
+    [handoff] = HandoffDesk(open_state_db(slack_env / "state.db")).listing()
+    assert handoff.reason == "not_understood"
+
+
+async def test_without_slack_a_request_is_queued_and_the_bot_keeps_the_conversation(action_env):
+    dispatcher, events = await run_events(ActionRequestHuman(), tracker(text="agent", intent="request_human"))
+    assert events == [] and [m["response"] for m in dispatcher.messages] == ["utter_handoff_requested"]

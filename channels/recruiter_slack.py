@@ -1,0 +1,316 @@
+"""The recruiters' Slack app (slack-bolt), served by the Rasa server at /webhooks/recruiter_slack/events.
+
+Slack sends it button clicks (Claim, Hand back to bot, Close) and the messages recruiters write in
+a handoff card's thread. Bolt checks the signing secret on every request (403 when it is wrong)
+and answers within Slack's 3 seconds: listeners only write to the state database. A loop started
+with the server then does the slow work from the durable outboxes (bot/handoff.py): posts cards and
+thread messages through Slack's Web API (SLACK_API_URL), re-posts unclaimed cards, and delivers
+recruiter replies into the candidate's conversation through that channel's Rasa output channel,
+recording them in the tracker. Failed sends are retried with backoff; nothing waits in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, SlotSet
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from slack_bolt.adapter.sanic import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ats import ATSUnavailable, call_ats, open_ats
+from bot.handoff import Handoff, HandoffDesk, handoff_rules, threads_table
+from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_blocks, card_text, plain_text
+from bot.outbox import QueuedItem
+from bot.settings import Settings
+from bot.store import open_state_db
+from channels.delivery import output_channel_for
+
+logger = logging.getLogger(__name__)
+HANDOFF_SLOT = "handoff_active"
+# Slack errors a later attempt can get past (the rest are retried too, until the row's deadline,
+# because a fixed configuration or a re-invited bot makes them go away; these are only logged softer).
+TRANSIENT = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+
+
+class ForbiddenUnlessSigned(AsyncRequestVerification):
+    """Bolt's signing-secret check, answering 403 and logging no request body (it may hold personal data)."""
+
+    @staticmethod
+    def _build_error_response() -> BoltResponse:
+        return BoltResponse(status=403, body={"error": "invalid signature"})
+
+    def _debug_log_error(self, signature, timestamp, body) -> None:
+        self.logger.warning("rejected a Slack request with an invalid signature")
+
+
+class RecruiterSlack(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "recruiter_slack"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls(Settings.from_env())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ats = open_ats(settings, load_seed=False)
+        self.state = open_state_db(settings.state_database)
+        self.desk = HandoffDesk(self.state, handoff_rules(settings, "UTC"))  # deadlines are set by the actions
+        self.client: AsyncWebClient | None = None
+        self.bolt: AsyncApp | None = None
+        if settings.slack_configured:
+            self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+            self.bolt = self._bolt_app()
+        self._names: dict[str, str | None] = {}
+        self._bot_user_id: str | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # --- Slack -> us ----------------------------------------------------------------------------
+
+    def _bolt_app(self) -> AsyncApp:
+        settings = self.settings
+        app = AsyncApp(
+            client=self.client, signing_secret=settings.slack_signing_secret, authorize=self._authorize,
+            request_verification_enabled=False, before_authorize=ForbiddenUnlessSigned(settings.slack_signing_secret),
+            # Answer Slack only once what it sent is stored: a crash after the answer loses nothing.
+            process_before_response=True,
+        )
+
+        @app.action(CLAIM)
+        async def claim(ack, body) -> None:
+            await ack()
+            self._recruiter_action(self.desk.claim, body)
+
+        @app.action(HAND_BACK)
+        async def hand_back(ack, body) -> None:
+            await ack()
+            self._recruiter_action(self.desk.hand_back, body)
+
+        @app.action(CLOSE)
+        async def close(ack, body) -> None:
+            await ack()
+            self._recruiter_action(self.desk.close, body)
+
+        @app.event("message")
+        async def thread_message(event: dict[str, Any]) -> None:
+            if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+                return  # edits, joins, and the app's own posts
+            thread_ts, ts = event.get("thread_ts"), event.get("ts")
+            if not thread_ts or thread_ts == ts or not (event.get("text") or "").strip():
+                return  # not a reply in a thread
+            outcome = self.desk.recruiter_reply(event["channel"], thread_ts, event["user"],
+                                                plain_text(event["text"]), message_key=f"{event['channel']}:{ts}")
+            if outcome.handoff is not None:
+                logger.info("handoff %s: recruiter message %s", outcome.handoff.id, outcome.note)
+                self._wake.set()
+
+        return app
+
+    async def _authorize(self, **_: Any) -> AuthorizeResult:
+        # One auth.test, remembered; while Slack's API is unreachable, clicks and replies still work.
+        if self._bot_user_id is None and self.client is not None:
+            try:
+                self._bot_user_id = (await self.client.auth_test())["user_id"]
+            except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError):
+                logger.warning("Slack auth.test failed; will try again on the next request")
+        return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=self.settings.slack_bot_token,
+                               bot_user_id=self._bot_user_id)
+
+    def _recruiter_action(self, step: Callable[[int, str], Any], body: dict[str, Any]) -> None:
+        try:
+            handoff_id = int(body["actions"][0]["value"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            logger.warning("a handoff button arrived without a handoff id")
+            return
+        outcome = step(handoff_id, body["user"]["id"])
+        logger.info("handoff %s: %s (%s)", handoff_id, step.__name__, outcome.note)
+        self._wake.set()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        slack = Blueprint("recruiter_slack", __name__)
+        handler = AsyncSlackRequestHandler(self.bolt) if self.bolt else None
+
+        @slack.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"configured": self.bolt is not None, "live_handoffs": len(self.desk.listing()),
+                                  "slack_outbox": self.desk.slack.counts(),
+                                  "candidate_deliveries": self.desk.deliveries.counts()})
+
+        @slack.route("/events", methods=["POST"])
+        async def events(request: Request) -> HTTPResponse:
+            if handler is None:
+                return response.json({"error": "Slack is not configured (see README, Recruiter handoff)"},
+                                     status=503)
+            return await handler.handle(request)
+
+        @slack.listener("after_server_start")
+        async def start(app: Sanic, _loop) -> None:
+            if self.bolt is None:
+                logger.warning("Slack handoff is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, "
+                               "SLACK_HANDOFF_CHANNEL): handoffs wait in the queue (python -m bot handoffs) and "
+                               "the assistant keeps answering")
+                return
+            self._task = asyncio.ensure_future(self._run(app))
+
+        @slack.listener("before_server_stop")
+        async def stop(_app: Sanic, _loop) -> None:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+        return slack
+
+    # --- us -> Slack and -> the candidate ---------------------------------------------------------
+
+    async def _run(self, app: Sanic) -> None:
+        poll = min(self.settings.delivery_poll_seconds, 1.0)  # the action server cannot wake us: poll briskly
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+            try:
+                self.desk.escalate_overdue()
+                await self.deliver_to_slack()
+                agent = getattr(app.ctx, "agent", None)
+                if agent is not None and agent.is_ready():
+                    await self.deliver_to_candidates(app, agent)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("handoff delivery: this round failed; the next one retries")
+
+    async def deliver_to_slack(self) -> None:
+        assert self.client is not None
+        for item in self.desk.slack.claim_due():
+            handoff = self.desk.get(item.fields["handoff_id"])
+            if handoff is None:
+                self.desk.slack.finish(item.id, "skipped", "no such handoff")
+                continue
+            try:
+                ts = await self._send_to_slack(item, handoff)
+            except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                reason = _slack_error(error)
+                (logger.info if reason in TRANSIENT or not isinstance(error, SlackApiError) else logger.warning)(
+                    "Slack %s for handoff %s failed (%s); will retry", item.fields["kind"], handoff.id, reason)
+                self.desk.slack.retry_later(item, reason)
+                continue
+            self.desk.slack.finish(item.id, "sent", provider_id=ts)
+
+    async def _send_to_slack(self, item: QueuedItem, handoff: Handoff) -> str | None:
+        assert self.client is not None
+        kind = item.fields["kind"]
+        if kind == "card":
+            channel = await self._card_destination(handoff)
+            posted = await self.client.chat_postMessage(channel=channel, text=card_text(handoff),
+                                                        blocks=card_blocks(handoff), unfurl_links=False)
+            self.desk.card_posted(handoff.id, posted["channel"], posted["ts"])
+            return posted["ts"]
+        if kind == "escalate":
+            channel = self.settings.slack_fallback_channel
+            posted = await self.client.chat_postMessage(channel=channel, text=card_text(handoff, escalated=True),
+                                                        blocks=card_blocks(handoff, escalated=True))
+            self.desk.thread_posted(handoff.id, posted["channel"], posted["ts"])
+            return posted["ts"]
+        threads = self._threads(handoff.id)
+        if kind == "update_card":
+            for index, (channel, ts) in enumerate(threads):
+                await self.client.chat_update(channel=channel, ts=ts, text=card_text(handoff, escalated=index > 0),
+                                              blocks=card_blocks(handoff, escalated=index > 0))
+            return None
+        if kind == "thread":
+            for channel, ts in threads:
+                await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=item.fields["body"],
+                                                   unfurl_links=False)
+            return None
+        raise ValueError(f"unknown Slack outbox kind {kind!r}")
+
+    async def _card_destination(self, handoff: Handoff) -> str:
+        """The candidate's own recruiter by DM when known to Slack, else the recruiting channel."""
+        recruiter = handoff.card.recruiter_slack_id
+        if recruiter:
+            try:
+                opened = await self.client.conversations_open(users=recruiter)
+                return opened["channel"]["id"]
+            except SlackApiError as error:
+                if error.response.get("error") not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
+                    raise
+                logger.warning("handoff %s: cannot DM the recruiter (%s); posting to the recruiting channel",
+                               handoff.id, error.response.get("error"))
+        assert self.settings.slack_handoff_channel
+        return self.settings.slack_handoff_channel
+
+    def _threads(self, handoff_id: int) -> list[tuple[str, str]]:
+        """The card first, then any re-posts: every place the conversation is followed."""
+        t = threads_table
+        with self.state.connect() as connection:
+            rows = connection.execute(t.select().where(t.c.handoff_id == handoff_id).order_by(t.c.thread_ts)).all()
+        return [(row.slack_channel, row.thread_ts) for row in rows]
+
+    async def _recruiter_name(self, user_id: str | None) -> str | None:
+        if not user_id or self.client is None:
+            return None
+        if user_id not in self._names:
+            try:
+                user = (await self.client.users_info(user=user_id))["user"]
+                name = (user.get("profile") or {}).get("real_name") or user.get("real_name") or None
+            except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError):
+                return None  # said without a name this once; asked again next time
+            self._names[user_id] = name
+        return self._names[user_id]
+
+    async def _careers_email(self) -> str | None:
+        try:
+            return (await call_ats(self.ats.company, timeout=self.settings.ats_timeout_seconds)).careers_email
+        except ATSUnavailable:
+            return None
+
+    async def deliver_to_candidates(self, app: Sanic, agent) -> None:
+        for item in self.desk.deliveries.claim_due():
+            kind = item.fields["kind"]
+            try:
+                text = candidate_notice(kind, await self._recruiter_name(item.fields.get("recruiter")),
+                                        item.fields.get("body"),
+                                        await self._careers_email() if kind == "escalated" else None)
+                await self._deliver(app, agent, item, text, ends=kind in ("returned", "closed"))
+            except Exception as error:
+                logger.warning("handoff %s: %s for the candidate failed (%s); will retry",
+                               item.fields["handoff_id"], kind, type(error).__name__)
+                self.desk.deliveries.retry_later(item, type(error).__name__)
+                continue
+            self.desk.deliveries.finish(item.id, "sent")
+
+    async def _deliver(self, app: Sanic, agent, item: QueuedItem, text: str, ends: bool) -> None:
+        """Into the conversation, as Rasa would: under its lock, through its channel's output, in its tracker."""
+        conversation_id = item.conversation_id
+        output = output_channel_for(app, item.fields.get("channel"))
+        async with agent.lock_store.lock(conversation_id):
+            tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
+            if ends:
+                tracker.update(SlotSet(HANDOFF_SLOT, False))
+            await output.send_response(conversation_id, {"text": text})
+            tracker.update(BotUttered(text, metadata={"handoff_id": item.fields["handoff_id"],
+                                                      "handoff_notice": item.fields["kind"]}))
+            await agent.processor.save_tracker(tracker)
+
+
+def _slack_error(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or f"HTTP {error.response.status_code}")
+    return type(error).__name__
