@@ -23,9 +23,9 @@ from bot.status import StatusContext, load_status_context
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
-# "thanks, that's all", "bye": the candidate is done with the recruiter. Below this confidence the
-# message is only relayed; a plain "thanks" (intent thank) is always relayed.
-END_INTENT = "goodbye"
+# "thanks, that's all" (done), "bye" (goodbye): the candidate is finished with the recruiter. Below
+# this confidence the message is only relayed; a plain "thanks" (intent thank) is always relayed.
+END_INTENTS = ("done", "goodbye")
 END_CONFIDENCE = 0.7
 
 
@@ -144,7 +144,7 @@ class ActionRelayToRecruiter(Action):
             if handoff is None:  # ended meanwhile (handed back from Slack): the bot has the conversation again
                 dispatcher.utter_message(response="utter_handoff_over")
                 return [SlotSet(HANDOFF_SLOT, False)]
-            if intent.get("name") == END_INTENT and (intent.get("confidence") or 0) >= END_CONFIDENCE:
+            if intent.get("name") in END_INTENTS and (intent.get("confidence") or 0) >= END_CONFIDENCE:
                 desk.end_by_candidate(tracker.sender_id)
                 dispatcher.utter_message(response="utter_handoff_ended_by_candidate")
                 return [SlotSet(HANDOFF_SLOT, False)]

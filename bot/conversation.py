@@ -12,6 +12,7 @@ INTENT_DESCRIPTIONS = {
     "help": "you'd like to know what I can do",
     "greet": "you're saying hello",
     "goodbye": "you're saying goodbye",
+    "done": "you're all set and don't need anything else",
     "thank": "you're saying thanks",
     "bot_challenge": "you're asking whether I'm a bot",
     "ask_salary": "you'd like to know a role's pay range",

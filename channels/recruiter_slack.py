@@ -85,8 +85,12 @@ class RecruiterSlack(InputChannel):
 
     def _bolt_app(self) -> AsyncApp:
         settings = self.settings
+
+        async def authorize(team_id: str | None) -> AuthorizeResult:  # bolt passes arguments by name
+            return await self._authorize()
+
         app = AsyncApp(
-            client=self.client, signing_secret=settings.slack_signing_secret, authorize=self._authorize,
+            client=self.client, signing_secret=settings.slack_signing_secret, authorize=authorize,
             request_verification_enabled=False, before_authorize=ForbiddenUnlessSigned(settings.slack_signing_secret),
             # Answer Slack only once what it sent is stored: a crash after the answer loses nothing.
             process_before_response=True,
@@ -122,7 +126,7 @@ class RecruiterSlack(InputChannel):
 
         return app
 
-    async def _authorize(self, **_: Any) -> AuthorizeResult:
+    async def _authorize(self) -> AuthorizeResult:
         # One auth.test, remembered; while Slack's API is unreachable, clicks and replies still work.
         if self._bot_user_id is None and self.client is not None:
             try:
@@ -205,7 +209,7 @@ class RecruiterSlack(InputChannel):
                 continue
             try:
                 ts = await self._send_to_slack(item, handoff)
-            except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except Exception as error:  # any failure: this row is retried, the others still go
                 reason = _slack_error(error)
                 (logger.info if reason in TRANSIENT or not isinstance(error, SlackApiError) else logger.warning)(
                     "Slack %s for handoff %s failed (%s); will retry", item.fields["kind"], handoff.id, reason)
@@ -249,10 +253,10 @@ class RecruiterSlack(InputChannel):
                 opened = await self.client.conversations_open(users=recruiter)
                 return opened["channel"]["id"]
             except SlackApiError as error:
-                if error.response.get("error") not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
+                if _slack_error(error) not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
                     raise
                 logger.warning("handoff %s: cannot DM the recruiter (%s); posting to the recruiting channel",
-                               handoff.id, error.response.get("error"))
+                               handoff.id, _slack_error(error))
         assert self.settings.slack_handoff_channel
         return self.settings.slack_handoff_channel
 
@@ -312,5 +316,7 @@ class RecruiterSlack(InputChannel):
 
 def _slack_error(error: Exception) -> str:
     if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or f"HTTP {error.response.status_code}")
+        data = error.response.data
+        return str(data.get("error") if isinstance(data, dict) and data.get("error")
+                   else f"HTTP {error.response.status_code}")
     return type(error).__name__

@@ -156,7 +156,8 @@ def test_recruiter_replies_are_relayed_once_and_a_reply_claims(desk):
     retried = desk.recruiter_reply("D0DANA", "1732620000.000100", "U0DANA", "Hi Priya!", "D0DANA:1.1", now=OPEN)
     assert outcome.changed and outcome.handoff.status == "claimed" and outcome.handoff.claimed_by == "U0DANA"
     assert not retried.changed
-    assert [(d.fields["kind"], d.fields["body"]) for d in _drain(desk.deliveries)] == [("claimed", None), ("reply", "Hi Priya!")]
+    assert [(d.fields["kind"], d.fields["body"]) for d in _drain(desk.deliveries)] == [
+        ("claimed", None), ("reply", "Hi Priya!")]
     assert desk.recruiter_reply("C0OTHER", "1.0", "U0DANA", "hi", "x").handoff is None
 
 
@@ -216,7 +217,8 @@ def test_the_card_shows_the_verified_candidate_role_stage_reason_and_last_messag
     assert buttons == [CLAIM, HAND_BACK, CLOSE]
     desk.claim(handoff.id, "U0DANA", now=OPEN)
     claimed = desk.get(handoff.id)
-    buttons = [b["action_id"] for block in card_blocks(claimed) if block["type"] == "actions" for b in block["elements"]]
+    buttons = [b["action_id"] for block in card_blocks(claimed) if block["type"] == "actions"
+               for b in block["elements"]]
     assert buttons == [HAND_BACK, CLOSE] and "With <@U0DANA>" in json.dumps(card_blocks(claimed))
     desk.close(handoff.id, "U0DANA", now=OPEN)
     assert not [b for b in card_blocks(desk.get(handoff.id)) if b["type"] == "actions"]
