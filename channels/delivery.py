@@ -33,6 +33,23 @@ logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
 
 
+def run_with_server(blueprint: Blueprint, loop: Callable[[Sanic], Awaitable[None]]) -> None:
+    """Run `loop(app)` as a background task from server start, cancelled when the server stops."""
+    tasks: list[asyncio.Task] = []
+
+    @blueprint.listener("after_server_start")
+    async def start(app: Sanic, _loop) -> None:
+        tasks.append(asyncio.ensure_future(loop(app)))
+
+    @blueprint.listener("before_server_stop")
+    async def stop(_app: Sanic, _loop) -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+
+
 def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
     """The output of the channel a conversation happens on, to send outside a reply to a message."""
     for channel in getattr(app.ctx, "input_channels", None) or []:
@@ -59,7 +76,6 @@ class ScheduledDelivery(InputChannel):
         self.outbox = SmsOutbox(state)
         self.ledger = SmsLedger(state)
         self.twilio = TwilioMessagingAPI.from_settings(settings)
-        self._task: asyncio.Task | None = None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         delivery = Blueprint("scheduled_delivery", __name__)
@@ -69,21 +85,11 @@ class ScheduledDelivery(InputChannel):
             return response.json({"reminders": self.reminders.counts(), "sms_outbox": self.outbox.counts(),
                                   "sms_sending": self.twilio is not None})
 
-        @delivery.listener("after_server_start")
-        async def start(app: Sanic, _loop) -> None:
-            if self.twilio is None:
-                logger.warning("SMS sending is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-                               "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): out-of-band SMS wait in the "
-                               "outbox (python -m bot outbox)")
-            self._task = asyncio.ensure_future(self._run(app))
-
-        @delivery.listener("before_server_stop")
-        async def stop(_app: Sanic, _loop) -> None:
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-
+        if self.twilio is None:
+            logger.warning("SMS sending is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                           "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): out-of-band SMS wait in the "
+                           "outbox (python -m bot outbox)")
+        run_with_server(delivery, self._run)
         return delivery
 
     async def _run(self, app: Sanic) -> None:

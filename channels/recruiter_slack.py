@@ -37,7 +37,7 @@ from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_bl
 from bot.outbox import QueuedItem
 from bot.settings import Settings
 from bot.store import open_state_db
-from channels.delivery import output_channel_for
+from channels.delivery import output_channel_for, run_with_server
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
@@ -79,7 +79,6 @@ class RecruiterSlack(InputChannel):
         self._names: dict[str, str | None] = {}
         self._bot_user_id: str | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     # --- Slack -> us ----------------------------------------------------------------------------
 
@@ -163,22 +162,12 @@ class RecruiterSlack(InputChannel):
                                      status=503)
             return await handler.handle(request)
 
-        @slack.listener("after_server_start")
-        async def start(app: Sanic, _loop) -> None:
-            if self.bolt is None:
-                logger.warning("Slack handoff is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, "
-                               "SLACK_HANDOFF_CHANNEL): handoffs wait in the queue (python -m bot handoffs) and "
-                               "the assistant keeps answering")
-                return
-            self._task = asyncio.ensure_future(self._run(app))
-
-        @slack.listener("before_server_stop")
-        async def stop(_app: Sanic, _loop) -> None:
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-
+        if self.bolt is None:
+            logger.warning("Slack handoff is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, "
+                           "SLACK_HANDOFF_CHANNEL): handoffs wait in the queue (python -m bot handoffs) and "
+                           "the assistant keeps answering")
+        else:
+            run_with_server(slack, self._run)
         return slack
 
     # --- us -> Slack and -> the candidate ---------------------------------------------------------

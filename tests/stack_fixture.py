@@ -23,6 +23,9 @@ DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
 DEMO_KNOWLEDGE = PROJECT_ROOT / "data" / "knowledge" / "faqs.yml"
 PUBLIC_BASE_URL = "https://candidates.acme.example"
 TWILIO_NUMBER = "+16175550199"  # the company's SMS number
+SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documentation example
+RECRUITING_CHANNEL = "C0RECRUIT"
+FALLBACK_CHANNEL = "C0FALLBACK"
 
 
 def free_port() -> int:
@@ -90,6 +93,13 @@ class RunningStack:
 
     def user_messages(self, phone: str) -> list[str]:
         return [event.get("text") for event in self.tracker_events(phone) if event["event"] == "user"]
+
+
+def slack_env(slack_api) -> dict[str, str]:
+    """Settings that connect the recruiters' Slack app to a fake Slack Web API, recruiters always in."""
+    return {"SLACK_BOT_TOKEN": slack_api.bot_token, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+            "SLACK_API_URL": slack_api.base_url + "/api/", "SLACK_HANDOFF_CHANNEL": RECRUITING_CHANNEL,
+            "SLACK_FALLBACK_CHANNEL": FALLBACK_CHANNEL, "RECRUITING_HOURS": "Mon-Sun 00:00-23:59"}
 
 
 def start_stack(workdir: Path, extra_env: dict[str, str] | None = None,

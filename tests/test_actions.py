@@ -255,3 +255,15 @@ async def test_not_understood_twice_brings_in_a_person(slack_env):
 async def test_without_slack_a_request_is_queued_and_the_bot_keeps_the_conversation(action_env):
     dispatcher, events = await run_events(ActionRequestHuman(), tracker(text="agent", intent="request_human"))
     assert events == [] and [m["response"] for m in dispatcher.messages] == ["utter_handoff_requested"]
+
+
+async def test_a_person_asked_for_after_an_unknown_answer_is_told_what_was_not_answered(slack_env):
+    from bot.knowledge_answers import unknown_answer
+
+    track = tracker(text="Yes, ask a recruiter", intent="request_human")
+    track.events.insert(0, {"event": "user", "text": "do you sponsor H1B transfers for contractors?"})
+    track.events.insert(1, {"event": "bot", "text": unknown_answer().text})
+    await run_events(ActionRequestHuman(), track)
+    [handoff] = HandoffDesk(open_state_db(slack_env / "state.db")).listing()
+    assert handoff.reason == "unanswered_question"
+    assert ("candidate", "do you sponsor H1B transfers for contractors?") in handoff.card.transcript

@@ -21,13 +21,11 @@ from bot.store import open_state_db
 from tests.fakes.slack_api import FakeSlackAPI, PostedMessage
 from tests.fakes.slack_signing import block_action, event_callback, sign, thread_reply_event
 from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.stack_fixture import RunningStack, start_stack
+from tests.stack_fixture import FALLBACK_CHANNEL, RECRUITING_CHANNEL, RunningStack, slack_env, start_stack
+from tests.stack_fixture import SLACK_SIGNING_SECRET as SIGNING_SECRET
 
 pytestmark = pytest.mark.integration
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-RECRUITING_CHANNEL = "C0RECRUIT"
-FALLBACK_CHANNEL = "C0FALLBACK"
 PRIYA = "+16175550101"  # verified; her recruiter Dana Lee is U0DANA in Slack
 JAMES = "+16175550102"  # verified; recruiter Marcus Okafor, U0MARCUS
 
@@ -54,11 +52,7 @@ def sms_api():
 
 @pytest.fixture(scope="module")
 def handoff_stack(tmp_path_factory, slack_api, sms_api):
-    running = start_stack(tmp_path_factory.mktemp("handoff"), twilio_api=sms_api, extra_env={
-        "SLACK_BOT_TOKEN": slack_api.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_api.base_url + "/api/", "SLACK_HANDOFF_CHANNEL": RECRUITING_CHANNEL,
-        "SLACK_FALLBACK_CHANNEL": FALLBACK_CHANNEL, "RECRUITING_HOURS": "Mon-Sun 00:00-23:59",
-    })
+    running = start_stack(tmp_path_factory.mktemp("handoff"), twilio_api=sms_api, extra_env=slack_env(slack_api))
     yield running
     running.stack.stop()
 
@@ -96,13 +90,9 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def sms_to(api: FakeTwilioAPI, phone: str) -> list[str]:
-    return [message.body for message in api.messages if message.to == phone]
-
-
 def wait_for_sms(api: FakeTwilioAPI, phone: str, fragment: str, timeout: float = 15.0) -> str:
-    return wait_until(lambda: next((b for b in sms_to(api, phone) if fragment in b), None), timeout,
-                      f"an SMS to {phone} containing {fragment!r} (got {sms_to(api, phone)})")
+    return wait_until(lambda: next((b for b in api.sent_to(phone) if fragment in b), None), timeout,
+                      f"an SMS to {phone} containing {fragment!r} (got {api.sent_to(phone)})")
 
 
 def card_in(api: FakeSlackAPI, channel: str, timeout: float = 15.0) -> PostedMessage:
@@ -163,7 +153,7 @@ def test_an_sms_candidate_reaches_their_recruiter_in_slack_and_comes_back(handof
     assert click(stack, HAND_BACK, card, "U0DANA").status_code == 200
     wait_for_sms(sms_api, PRIYA, "Dana has handed you back to me, the assistant")
     wait_until(lambda: "Handed back to the assistant" in latest_card(slack_api, card), what="card update")
-    assert len([b for b in sms_to(sms_api, PRIYA) if b.startswith("Dana: Hi Priya!")]) == 1
+    assert len([b for b in sms_api.sent_to(PRIYA) if b.startswith("Dana: Hi Priya!")]) == 1
 
     # The bot answers again, and the whole exchange is in the conversation.
     assert "Technical Interview stage" in stack.text(PRIYA, "where's my application?").text

@@ -33,7 +33,10 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from tests.fakes.http import serve
 
 HANG_SECONDS = 30.0  # a hung request gives up after this long, or as soon as the fake stops
 
@@ -77,37 +80,16 @@ class FakeSlackAPI:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FakeSlackAPI:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                self._answer(self.rfile.read(length))
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                self._answer(b"")
-
-            def _answer(self, raw: bytes) -> None:
-                status, payload = fake.handle(self.path, self.headers.get("Authorization"),
-                                              self.headers.get("Content-Type"), raw)
-                if status == 0:
-                    return  # a hang: the client times out
-                if status == 200:
-                    body, content_type = json.dumps(payload).encode(), "application/json; charset=utf-8"
-                else:
-                    body, content_type = str(payload.get("body", "")).encode(), "text/plain; charset=utf-8"
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(_method: str, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str] | None:
+            status, payload = self.handle(path, headers.get("Authorization"), headers.get("Content-Type"), raw)
+            if status == 0:
+                return None  # a hang: the client times out
+            if status == 200:
+                return status, json.dumps(payload).encode(), "application/json; charset=utf-8"
+            return status, str(payload.get("body", "")).encode(), "text/plain; charset=utf-8"
 
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(respond)
         return self
 
     def stop(self) -> None:
@@ -130,8 +112,7 @@ class FakeSlackAPI:
                     if m.channel == channel and (thread_ts is None or m.thread_ts == thread_ts)]
 
     def wait_for(self, predicate: Callable[[PostedMessage], bool], timeout: float = 10.0) -> PostedMessage:
-        """The first posted message matching predicate, polling until timeout (blocks the thread: from
-        async code whose own event loop does the posting, use wait_for_async)."""
+        """The first posted message matching predicate, polling until timeout."""
         deadline = time.monotonic() + timeout
         while True:
             found = self._first(predicate)
@@ -140,20 +121,6 @@ class FakeSlackAPI:
             if time.monotonic() >= deadline:
                 raise AssertionError(self._not_found(timeout))
             time.sleep(0.05)
-
-    async def wait_for_async(self, predicate: Callable[[PostedMessage], bool],
-                             timeout: float = 10.0) -> PostedMessage:
-        """wait_for without blocking the running event loop."""
-        import asyncio
-
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self._first(predicate)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise AssertionError(self._not_found(timeout))
-            await asyncio.sleep(0.05)
 
     def _first(self, predicate: Callable[[PostedMessage], bool]) -> PostedMessage | None:
         with self._lock:

@@ -20,7 +20,10 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from tests.fakes.http import serve
 
 
 @dataclass
@@ -48,26 +51,13 @@ class FakeTwilioAPI:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FakeTwilioAPI:
-        fake = self
+        def respond(_method: str, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str] | None:
+            status, payload = self.handle(path, headers.get("Authorization"), raw)
+            if status == 0:
+                return None  # a hang: the client times out
+            return status, json.dumps(payload).encode(), "application/json"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                status, payload = fake.handle(self.path, self.headers.get("Authorization"), self.rfile.read(length))
-                if status == 0:
-                    return  # a hang: the client times out
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(respond)
         return self
 
     def stop(self) -> None:
