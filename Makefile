@@ -50,6 +50,8 @@ nlu-report: $(STAMP)
 
 bench: model
 	$(BIN)/python bench/sms_status.py
+	$(BIN)/python bench/booking.py
+	$(BIN)/python bench/handoff.py
 
 lock:
 	$(PYTHON) scripts/lock.py

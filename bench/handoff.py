@@ -63,7 +63,7 @@ class Run:
                                                      data=urllib.parse.urlencode(params), headers=headers))
         return twiml_messages(await reply.text())
 
-    async def slack(self, session: aiohttp.ClientSession, body: bytes, step: str) -> None:
+    async def from_slack(self, session: aiohttp.ClientSession, body: bytes, step: str) -> None:
         url = f"{self.running.stack.rasa_url}/webhooks/recruiter_slack/events"
         await self._timed(step, session.post(url, data=body, headers=sign(SLACK_SIGNING_SECRET, body)))
 
@@ -94,7 +94,7 @@ class Run:
         handoff_id = next(e["value"] for b in card.blocks if b["type"] == "actions" for e in b["elements"])
 
         started = time.perf_counter()
-        await self.slack(session, block_action(CLAIM, handoff_id, user=RECRUITER, channel=card.channel,
+        await self.from_slack(session, block_action(CLAIM, handoff_id, user=RECRUITER, channel=card.channel,
                                                message_ts=card.ts), "2 claim (Slack ack)")
         await self.arrives("2 ... 'has joined' SMS", started, lambda: self._sms(phone, "has joined"))
 
@@ -108,12 +108,12 @@ class Run:
 
         started = time.perf_counter()
         reply = f"Hi {name}, this week"
-        await self.slack(session, event_callback(thread_reply_event(card.channel, card.ts, reply, user=RECRUITER)),
+        await self.from_slack(session, event_callback(thread_reply_event(card.channel, card.ts, reply, user=RECRUITER)),
                          "4 recruiter replies (Slack ack)")
         await self.arrives("4 ... reply by SMS", started, lambda: self._sms(phone, reply))
 
         started = time.perf_counter()
-        await self.slack(session, block_action(HAND_BACK, handoff_id, user=RECRUITER, channel=card.channel,
+        await self.from_slack(session, block_action(HAND_BACK, handoff_id, user=RECRUITER, channel=card.channel,
                                                message_ts=card.ts), "5 hand back (Slack ack)")
         await self.arrives("5 ... 'handed you back' SMS", started, lambda: self._sms(phone, "handed you back"))
 
@@ -160,8 +160,8 @@ def main() -> None:
         running = start_stack(Path(scratch) / "stack", extra_env=env, twilio_api=sms)
         try:
             people = [(c["phone"], c["name"]) for c in seed["candidates"]]
-            print("Delivery loop polls every 1 s (DELIVERY_POLL_SECONDS=5, capped at 1 s for handoffs); Slack "
-                  "requests wake it at once.")
+            print("Delivery loops poll every 5 s (SMS) and 1 s (handoffs); work queued inside the Rasa server "
+                  "(Slack requests, inbound SMS, queued SMS) wakes them at once.")
             first = Run(running, slack, sms)
             first.print(f"{args.sequential} candidates one after another", asyncio.run(
                 first.run(people[:args.sequential], concurrent=False)), people[:args.sequential])

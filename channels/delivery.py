@@ -33,6 +33,26 @@ logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
 
 
+class Doorbell:
+    """Wakes a delivery loop at once for work queued in this process; work from other processes
+    (the action server) is found by the loop's polling."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+SMS_QUEUED = Doorbell()  # an SMS was put in the outbox
+HANDOFF_WORK = Doorbell()  # a candidate message was handled, or Slack sent a click or a reply
+
+
 def run_with_server(blueprint: Blueprint, loop: Callable[[Sanic], Awaitable[None]]) -> None:
     """Run `loop(app)` as a background task from server start, cancelled when the server stops."""
     tasks: list[asyncio.Task] = []
@@ -94,7 +114,7 @@ class ScheduledDelivery(InputChannel):
 
     async def _run(self, app: Sanic) -> None:
         while True:
-            await asyncio.sleep(self.settings.delivery_poll_seconds)
+            await SMS_QUEUED.wait(self.settings.delivery_poll_seconds)
             try:
                 agent = getattr(app.ctx, "agent", None)
                 if agent is not None and agent.is_ready():

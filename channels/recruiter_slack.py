@@ -12,7 +12,6 @@ recording them in the tracker. Failed sends are retried with backoff; nothing wa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,7 +36,7 @@ from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_bl
 from bot.outbox import QueuedItem
 from bot.settings import Settings
 from bot.store import open_state_db
-from channels.delivery import output_channel_for, run_with_server
+from channels.delivery import HANDOFF_WORK, output_channel_for, run_with_server
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
@@ -78,7 +77,6 @@ class RecruiterSlack(InputChannel):
             self.bolt = self._bolt_app()
         self._names: dict[str, str | None] = {}
         self._bot_user_id: str | None = None
-        self._wake = asyncio.Event()
 
     # --- Slack -> us ----------------------------------------------------------------------------
 
@@ -121,7 +119,7 @@ class RecruiterSlack(InputChannel):
                                                 plain_text(event["text"]), message_key=f"{event['channel']}:{ts}")
             if outcome.handoff is not None:
                 logger.info("handoff %s: recruiter message %s", outcome.handoff.id, outcome.note)
-                self._wake.set()
+                HANDOFF_WORK.ring()
 
         return app
 
@@ -143,7 +141,7 @@ class RecruiterSlack(InputChannel):
             return
         outcome = step(handoff_id, body["user"]["id"])
         logger.info("handoff %s: %s (%s)", handoff_id, step.__name__, outcome.note)
-        self._wake.set()
+        HANDOFF_WORK.ring()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         slack = Blueprint("recruiter_slack", __name__)
@@ -173,11 +171,9 @@ class RecruiterSlack(InputChannel):
     # --- us -> Slack and -> the candidate ---------------------------------------------------------
 
     async def _run(self, app: Sanic) -> None:
-        poll = min(self.settings.delivery_poll_seconds, 1.0)  # the action server cannot wake us: poll briskly
+        poll = min(self.settings.delivery_poll_seconds, 1.0)  # the action server cannot ring: poll briskly
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
-            self._wake.clear()
+            await HANDOFF_WORK.wait(poll)
             try:
                 self.desk.escalate_overdue()
                 await self.deliver_to_slack()

@@ -44,6 +44,7 @@ from bot.sms import (
     sms_bodies,
 )
 from bot.store import open_state_db
+from channels.delivery import HANDOFF_WORK, SMS_QUEUED
 
 logger = logging.getLogger(__name__)
 TWIML = "application/xml"
@@ -197,6 +198,7 @@ class TwilioSMSInput(InputChannel):
             text, collector, conversation_id, input_channel=self.name(),
             metadata={VERIFIED_PHONE_KEY: sender, "message_sid": message_sid},
         ))
+        HANDOFF_WORK.ring()  # the message may be for a recruiter: relay it now rather than at the next poll
         twiml, offered = render_twiml(collector.messages)
         self.ledger.offer_choices(conversation_id, offered)
         return twiml
@@ -222,5 +224,6 @@ class TwilioOutbound(CollectingOutputChannel):
             logger.warning("no phone number known for %s; message not queued", conversation_id)
             return
         self.outbox.enqueue(conversation_id, phone, sms_bodies([message]))
+        SMS_QUEUED.ring()
         if offered_choices([message]):
             self.ledger.offer_choices(conversation_id, offered_choices([message]))
