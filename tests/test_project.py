@@ -77,3 +77,24 @@ def test_cli_checks_a_knowledge_file_and_shows_what_a_question_finds(tmp_path):
     broken.write_text(knowledge.read_text().replace("topic: benefits", "topic: perks", 1))
     refused = cli("knowledge", "check", str(broken))
     assert refused.returncode == 2 and "faqs[0].topic: must be one of" in refused.stderr
+
+
+def test_cli_lists_handoffs_with_their_state(tmp_path):
+    import datetime as dt
+    import os
+
+    from bot.handoff import HandoffCard, HandoffDesk, HandoffRules
+    from bot.store import open_state_db
+
+    desk = HandoffDesk(open_state_db(tmp_path / "state.db"), HandoffRules(slack_enabled=True))
+    live, _ = desk.open("sms-abc", "twilio", HandoffCard("sensitive_topic", "twilio"), candidate_id="c1")
+    ended, _ = desk.open("sms-def", "twilio", HandoffCard("requested_by_candidate", "twilio"))
+    desk.claim(live.id, "U0DANA", now=dt.datetime.now(dt.timezone.utc))
+    desk.close(ended.id, "U0DANA")
+    env = {**os.environ, "STATE_DATABASE": str(tmp_path / "state.db")}
+    listed = cli("handoffs", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert f"#{live.id}" in listed.stdout and "claimed with U0DANA" in listed.stdout and "candidate=c1" in listed.stdout
+    assert "recruiter must handle personally" in listed.stdout and f"#{ended.id}" not in listed.stdout
+    everything = cli("handoffs", "--all", env=env)
+    assert f"#{ended.id}" in everything.stdout and "closed" in everything.stdout
