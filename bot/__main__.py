@@ -42,14 +42,17 @@ DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
 
 def dev_twilio_token() -> str:
     """TWILIO_AUTH_TOKEN, or on a developer machine a random local token kept in var/."""
-    token = os.environ.get("TWILIO_AUTH_TOKEN")
-    if token:
-        return token
-    if not DEV_TOKEN_FILE.exists():
-        DEV_TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
-        DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
-        DEV_TOKEN_FILE.chmod(0o600)
-    return DEV_TOKEN_FILE.read_text().strip()
+    return os.environ.get("TWILIO_AUTH_TOKEN") or dev_secret(DEV_TOKEN_FILE.name)
+
+
+def dev_secret(name: str) -> str:
+    """A random secret for local runs, made once and kept (owner-readable only) in var/."""
+    path = DEV_TOKEN_FILE.parent / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _ats_load(args: argparse.Namespace) -> int:
@@ -174,6 +177,9 @@ def _run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("ATS_SEED_FILE", str(DEMO_SEED))
     os.environ["TWILIO_AUTH_TOKEN"] = dev_twilio_token()
+    # The demo careers page signs visitors in as demo candidates, with a local secret (never in production).
+    os.environ.setdefault("WEB_JWT_SECRET", dev_secret("web-jwt-secret"))
+    os.environ.setdefault("WEB_DEMO_LOGIN", "true")
     settings = Settings.from_env()
     seed = read_seed_file(settings.ats_seed_file) if settings.ats_seed_file else None  # fail before starting
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
@@ -183,6 +189,8 @@ def _run(args: argparse.Namespace) -> int:
     example = seed.candidates[0].phone if seed and seed.candidates else "+16175550101"
     print(f"""
 The candidate assistant is running.
+  Demo careers page with the chat widget: {stack.rasa_url}/webhooks/web/demo
+      (sign in as a demo candidate there to ask about an application)
   SMS webhook (Twilio): {stack.sms_webhook_url}
       public URL for Twilio: set TWILIO_WEBHOOK_URL to it; signatures use TWILIO_AUTH_TOKEN
   Text it as a demo candidate, from another terminal:

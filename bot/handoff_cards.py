@@ -15,7 +15,8 @@ from bot.handoff import REASONS, Handoff
 CLAIM = "handoff_claim"
 HAND_BACK = "handoff_hand_back"
 CLOSE = "handoff_close"
-CHANNEL_WORDS = {"twilio": "SMS", "sms": "SMS", "socketio": "web chat", "slack": "Slack", "rest": "API"}
+CHANNEL_WORDS = {"twilio": "SMS", "sms": "SMS", "web": "web chat", "socketio": "web chat", "slack": "Slack",
+                 "rest": "API"}
 _STATUS_LINE = {
     "waiting": ":hourglass_flowing_sand: Waiting for a recruiter",
     "claimed": ":speech_balloon: With <@{claimed_by}>",

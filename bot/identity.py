@@ -1,7 +1,8 @@
 """Who is writing, as far as the channel can prove it. Identity is a gate, not a feature.
 
 Only channels that verify their senders are trusted, and only for what they verify: the SMS
-channel proves the sender's phone number (Twilio's signature covers the From field). Anything a
+channel proves the sender's phone number (Twilio's signature covers the From field); the web
+channel proves an email the careers site vouched for in a signed token. Anything a
 sender *says* about themselves ("I'm Priya", an email, an id) never verifies them.
 """
 
@@ -13,9 +14,12 @@ from typing import Any
 from bot.ats.base import ATS, Candidate
 from bot.phone import normalise_phone
 
-# The metadata key our SMS channel sets; other channels cannot set it for the "twilio" channel.
+# The metadata keys our own channels set from what they verified; a client cannot set them (each
+# channel builds its metadata itself), and each is trusted only from the channel that proves it.
 VERIFIED_PHONE_KEY = "verified_phone"
 TRUSTED_PHONE_CHANNELS = frozenset({"twilio"})
+VERIFIED_EMAIL_KEY = "verified_email"
+TRUSTED_EMAIL_CHANNELS = frozenset({"web"})
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,14 @@ class VerifiedSender:
 
 def verified_sender(input_channel: str | None, metadata: dict[str, Any] | None) -> VerifiedSender | None:
     """The proven identity behind a message, or None when the channel proves nothing."""
-    if not metadata or input_channel not in TRUSTED_PHONE_CHANNELS:
+    if not metadata:
+        return None
+    if input_channel in TRUSTED_EMAIL_CHANNELS:
+        email = metadata.get(VERIFIED_EMAIL_KEY)
+        if not isinstance(email, str) or "@" not in email:
+            return None
+        return VerifiedSender(channel=input_channel, email=email.strip().lower())
+    if input_channel not in TRUSTED_PHONE_CHANNELS:
         return None
     phone = normalise_phone(metadata.get(VERIFIED_PHONE_KEY))
     if phone is None or phone != metadata.get(VERIFIED_PHONE_KEY):

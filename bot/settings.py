@@ -79,6 +79,9 @@ class Settings:
     slack_fallback_channel: str | None = None
     handoff_claim_minutes: float = 15.0
     recruiting_hours: str = "Mon-Fri 09:00-17:00"
+    web_jwt_secret: str | None = None
+    web_allowed_origins: tuple[str, ...] = ("*",)
+    web_demo_login: bool = False
 
     @property
     def slack_configured(self) -> bool:
@@ -126,4 +129,8 @@ class Settings:
                                     or os.environ.get("SLACK_HANDOFF_CHANNEL") or None),
             handoff_claim_minutes=_env_float("HANDOFF_CLAIM_MINUTES", 15.0),
             recruiting_hours=os.environ.get("RECRUITING_HOURS") or "Mon-Fri 09:00-17:00",
+            web_jwt_secret=os.environ.get("WEB_JWT_SECRET") or None,
+            web_demo_login=_env_bool("WEB_DEMO_LOGIN", False),
+            web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
+                                      if o.strip()) or ("*",),
         )

@@ -24,6 +24,7 @@ DEMO_KNOWLEDGE = PROJECT_ROOT / "data" / "knowledge" / "faqs.yml"
 PUBLIC_BASE_URL = "https://candidates.acme.example"
 TWILIO_NUMBER = "+16175550199"  # the company's SMS number
 SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documentation example
+WEB_JWT_SECRET = "careers-site-shared-secret-for-tests"
 RECRUITING_CHANNEL = "C0RECRUIT"
 FALLBACK_CHANNEL = "C0FALLBACK"
 
@@ -125,6 +126,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None,
         "CONVERSATION_ID_KEY": key,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "DELIVERY_POLL_SECONDS": "0.3",
+        "WEB_JWT_SECRET": WEB_JWT_SECRET,
         **({"TWILIO_ACCOUNT_SID": twilio_api.account_sid, "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
             "TWILIO_API_BASE_URL": twilio_api.base_url} if twilio_api else {}),
         **(extra_env or {}),

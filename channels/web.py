@@ -1,0 +1,159 @@
+"""The careers-site chat widget's channel: socket.io at /socket.io, the widget and a demo page at /webhooks/web/.
+
+Rasa's own socket.io channel lets a browser pick any session id and send any metadata, and treats
+a JWT only as a door key. Here the server decides: the careers site's JWT (WEB_JWT_SECRET) proves
+the candidate's email and names their conversation; a forged or expired token is refused at
+connection; client metadata is never trusted; a resent message (same id) is answered once; after
+each (re)connection the browser receives the conversation's history, so a reload or a dropped
+connection loses nothing and shows nothing twice. Events: `session_request` -> `session_confirm`
+(+ `history`), `user_uttered` (acknowledged) -> `bot_uttered`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from bot.identity import VERIFIED_EMAIL_KEY
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store import open_state_db
+from bot.webchat import (
+    MESSAGE_ID,
+    InvalidToken,
+    SeenMessages,
+    clean_message,
+    email_from_token,
+    history,
+    signed_token,
+    visitor_for,
+)
+from channels.delivery import HANDOFF_WORK
+
+logger = logging.getLogger(__name__)
+WIDGET_DIR = PROJECT_ROOT / "widget"
+WIDGET_FILE = WIDGET_DIR / "dist" / "widget.js"
+DEMO_PAGE = WIDGET_DIR / "demo" / "index.html"
+
+
+class WebChat(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "web"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls(Settings.from_env())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seen = SeenMessages(open_state_db(settings.state_database))
+        self.sio: AsyncServer | None = None
+        self.app: Sanic | None = None
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return SocketIOOutput(self.sio, "bot_uttered") if self.sio is not None else None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        origins = self.settings.web_allowed_origins
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins="*" if "*" in origins else list(origins))
+        self.sio = sio
+        web = SocketBlueprint(sio, "/socket.io", "web_chat", __name__)
+
+        @web.listener("after_server_start")
+        async def remember_app(app: Sanic, _loop) -> None:
+            self.app = app
+
+        @web.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "jwt": bool(self.settings.web_jwt_secret)})
+
+        @web.route("/widget.js", methods=["GET"])
+        async def widget(_: Request) -> HTTPResponse:
+            if not WIDGET_FILE.exists():
+                return response.text("widget.js is missing: run `make widget`", status=404)
+            return response.raw(WIDGET_FILE.read_bytes(), content_type="application/javascript; charset=utf-8",
+                                headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+
+        @web.route("/demo", methods=["GET"])
+        async def demo(request: Request) -> HTTPResponse:
+            return response.html(self._demo_page(request.args.get("as")))
+
+        @sio.on("connect")
+        async def connect(sid: str, _environ: dict, auth: dict | None) -> bool:
+            token = (auth or {}).get("token") if isinstance(auth, dict) else None
+            email = None
+            if token:
+                if not self.settings.web_jwt_secret:
+                    logger.warning("a web visitor sent a token but WEB_JWT_SECRET is not set: refused")
+                    return False
+                try:
+                    email = email_from_token(str(token), self.settings.web_jwt_secret)
+                except InvalidToken as error:
+                    logger.info("web connection refused: invalid token (%s)", error)
+                    return False
+            await sio.save_session(sid, {"email": email})
+            return True
+
+        @sio.on("session_request")
+        async def session_request(sid: str, data: Any) -> None:
+            session = await sio.get_session(sid)
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            visitor = visitor_for(session.get("email"), requested if isinstance(requested, str) else None,
+                                  self.settings.conversation_id_key)
+            session.update(conversation_id=visitor.conversation_id)
+            await sio.save_session(sid, session)
+            await sio.enter_room(sid, visitor.conversation_id)
+            await sio.emit("session_confirm", {"session_id": visitor.session_id, "verified": bool(visitor.email)},
+                           room=sid)
+            await sio.emit("history", await self._history(visitor.conversation_id), room=sid)
+
+        @sio.on("user_uttered")
+        async def user_uttered(sid: str, data: Any) -> dict[str, Any]:
+            session = await sio.get_session(sid)
+            conversation_id = session.get("conversation_id")
+            if not conversation_id or not isinstance(data, dict):
+                return {"ok": False, "error": "no session: send session_request first"}
+            message_id = data.get("message_id")
+            if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+                return {"ok": False, "error": "message_id missing or malformed"}
+            text = clean_message(data.get("message"))
+            if text is None:
+                return {"ok": False, "error": "empty message"}
+            if not self.seen.first_time(conversation_id, message_id):
+                return {"ok": True, "duplicate": True}  # resent after a dropped connection: answered already
+            metadata = {VERIFIED_EMAIL_KEY: session["email"]} if session.get("email") else {}
+            await on_new_message(UserMessage(text, SocketIOOutput(sio, "bot_uttered"), conversation_id,
+                                             input_channel=self.name(), metadata=metadata))
+            HANDOFF_WORK.ring()
+            return {"ok": True}
+
+        return web
+
+    def _demo_page(self, demo_email: str | None) -> str:
+        """The demo careers page; with WEB_DEMO_LOGIN (make run only) it signs a visitor in as a demo candidate."""
+        page = DEMO_PAGE.read_text()
+        token = ""
+        if self.settings.web_demo_login and self.settings.web_jwt_secret:
+            page = page.replace('id="demo-login" hidden', 'id="demo-login"')
+            if demo_email and "@" in demo_email and len(demo_email) < 200:
+                token = signed_token(demo_email, self.settings.web_jwt_secret)
+                page = page.replace("browsing anonymously", f"signed in as {html.escape(demo_email)}")
+        return page.replace("{{TOKEN}}", token)
+
+    async def _history(self, conversation_id: str) -> list[dict[str, Any]]:
+        agent = getattr(self.app.ctx, "agent", None) if self.app else None
+        if agent is None or agent.tracker_store is None:
+            return []
+        tracker = await agent.tracker_store.retrieve(conversation_id)
+        return history([event.as_dict() for event in tracker.events]) if tracker else []
+
+
