@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test venv model lint validate stories nlu-report bench lock clean
+.PHONY: run test venv model lint validate stories nlu-report bench lock clean widget chromium
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,16 @@ stories: model
 	$(BIN)/rasa test core --stories tests/stories --model models/candidate-assistant.tar.gz \
 		--fail-on-prediction-errors --out var/results/stories
 
-test: model
+# Browser tests drive Debian's chromium (installed here when missing; needs root or sudo).
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# The built widget is committed; rebuild it after changing widget/src.
+widget:
+	cd widget && npm ci --no-audit --no-fund && npm run build
+
+test: model chromium
 	$(MAKE) lint validate
 	$(BIN)/python -m pytest
 	$(MAKE) stories

@@ -170,7 +170,9 @@ def test_bad_messages_get_a_clear_answer(stack):
 def test_the_demo_page_and_the_widget_are_served(stack):
     page = requests.get(f"{stack.stack.rasa_url}/webhooks/web/demo", timeout=10)
     assert page.status_code == 200 and '<script src="/webhooks/web/widget.js"' in page.text
-    assert 'id="demo-login" hidden' in page.text  # demo sign-in is off unless WEB_DEMO_LOGIN is set
+    assert 'window.CandidateAssistantToken = "" || null' in page.text  # anonymous unless ?as= (WEB_DEMO_LOGIN)
+    signed_in = requests.get(f"{stack.stack.rasa_url}/webhooks/web/demo", params={"as": PRIYA_EMAIL}, timeout=10)
+    assert "signed in as priya@example.com" in signed_in.text and 'CandidateAssistantToken = "ey' in signed_in.text
     widget = requests.get(f"{stack.stack.rasa_url}/webhooks/web/widget.js", timeout=10)
     assert widget.status_code == 200 and "javascript" in widget.headers["Content-Type"]
     assert "Suggested replies" in widget.text

@@ -132,7 +132,8 @@ function showReplies(replies) {
   const group = element("div", { class: "replies", role: "group", "aria-label": "Suggested replies" });
   for (const reply of replies) {
     const button = element("button", { type: "button" }, reply.title);
-    button.addEventListener("click", () => { group.remove(); sendMessage(reply.payload, reply.title); });
+    // The pressed button disappears with its group: focus goes back to the message box, not the page.
+    button.addEventListener("click", () => { group.remove(); input.focus(); sendMessage(reply.payload, reply.title); });
     group.append(button);
   }
   log.append(group);
@@ -148,8 +149,10 @@ function render(history) {
   scrollDown();
 }
 
+// Long-polling only: the websocket upgrade fails against Rasa 3.6's Sanic and engine.io ("Invalid frame
+// header"), and a failed upgrade would leave the visitor retrying instead of chatting.
 const socket = io(options.server, {
-  path: "/socket.io", transports: ["websocket", "polling"], auth: options.token ? { token: options.token } : {},
+  path: "/socket.io", transports: ["polling"], upgrade: false, auth: options.token ? { token: options.token } : {},
   reconnectionDelay: 500, reconnectionDelayMax: 5000,
 });
 let ready = false;
