@@ -2,7 +2,8 @@
 
 Only channels that verify their senders are trusted, and only for what they verify: the SMS
 channel proves the sender's phone number (Twilio's signature covers the From field); the web
-channel proves an email the careers site vouched for in a signed token. Anything a
+channel proves an email the careers site vouched for in a signed token; Slack, a profile email
+Slack has confirmed. Anything a
 sender *says* about themselves ("I'm Priya", an email, an id) never verifies them.
 """
 
@@ -19,7 +20,7 @@ from bot.phone import normalise_phone
 VERIFIED_PHONE_KEY = "verified_phone"
 TRUSTED_PHONE_CHANNELS = frozenset({"twilio"})
 VERIFIED_EMAIL_KEY = "verified_email"
-TRUSTED_EMAIL_CHANNELS = frozenset({"web"})
+TRUSTED_EMAIL_CHANNELS = frozenset({"web", "slack"})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_bl
 from bot.outbox import QueuedItem
 from bot.settings import Settings
 from bot.store import open_state_db
+from channels.candidate_slack import BUTTON_ACTION, SlackCandidates
 from channels.delivery import HANDOFF_WORK, output_channel_for, run_with_server
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class RecruiterSlack(InputChannel):
             self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
             self.bolt = self._bolt_app()
         self._names: dict[str, str | None] = {}
+        self.app: Sanic | None = None
         self._bot_user_id: str | None = None
 
     # --- Slack -> us ----------------------------------------------------------------------------
@@ -108,11 +111,26 @@ class RecruiterSlack(InputChannel):
             await ack()
             self._recruiter_action(self.desk.close, body)
 
+        @app.action(re.compile(rf"^{BUTTON_ACTION}_\d+$"))
+        async def candidate_button(ack, body) -> None:
+            await ack()
+            candidates = self._candidates()
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+            action = (body.get("actions") or [{}])[0]
+            if candidates and channel and action.get("value"):
+                candidates.receive(body["user"]["id"], channel, action["value"], f"{channel}:{action.get('action_ts')}")
+
         @app.event("message")
         async def thread_message(event: dict[str, Any]) -> None:
             if event.get("subtype") or event.get("bot_id") or not event.get("user"):
                 return  # edits, joins, and the app's own posts
             thread_ts, ts = event.get("thread_ts"), event.get("ts")
+            if event.get("channel_type") == "im" and not thread_ts:
+                candidates = self._candidates()  # a direct message to the assistant: a candidate writing
+                if candidates is not None:
+                    candidates.receive(event["user"], event["channel"], event.get("text") or "",
+                                       f"{event['channel']}:{ts}")
+                return
             if not thread_ts or thread_ts == ts or not (event.get("text") or "").strip():
                 return  # not a reply in a thread
             outcome = self.desk.recruiter_reply(event["channel"], thread_ts, event["user"],
@@ -143,9 +161,19 @@ class RecruiterSlack(InputChannel):
         logger.info("handoff %s: %s (%s)", handoff_id, step.__name__, outcome.note)
         HANDOFF_WORK.ring()
 
+    def _candidates(self) -> SlackCandidates | None:
+        for channel in getattr(self.app.ctx, "input_channels", None) or [] if self.app else []:
+            if isinstance(channel, SlackCandidates):
+                return channel
+        return None
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         slack = Blueprint("recruiter_slack", __name__)
         handler = AsyncSlackRequestHandler(self.bolt) if self.bolt else None
+
+        @slack.listener("after_server_start")
+        async def remember_app(app: Sanic, _loop) -> None:
+            self.app = app
 
         @slack.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

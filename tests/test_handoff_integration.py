@@ -254,3 +254,71 @@ def test_a_restart_in_the_middle_of_a_handoff_loses_nothing(handoff_stack, slack
     assert click(stack, CLOSE, card, "U0MARCUS").status_code == 200
     wait_for_sms(sms_api, JAMES, "Marcus has closed this conversation")
     assert thread_texts(slack_api, card).count("*Candidate:* any news about the offer?") == 1
+
+
+# --- candidates who write to the assistant in Slack (the same app) ------------------------------
+
+DIEGO_DM = "D0DIEGOBOT"
+
+
+def dm_event(user: str, channel: str, text: str) -> bytes:
+    ts = f"{time.time():.6f}"
+    return event_callback({"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
+                           "event_ts": ts, "channel_type": "im"})
+
+
+def dm_replies(api: FakeSlackAPI, channel: str) -> list[PostedMessage]:
+    return [m for m in api.messages_in(channel) if m.thread_ts is None]
+
+
+def test_a_slack_candidate_with_a_confirmed_email_gets_their_status_once(handoff_stack, slack_api):
+    slack_api.users["U0DIEGO"] = {"real_name": "Diego Santos", "name": "diego",
+                                  "email": "Diego.Santos@example.com", "tz": "America/Los_Angeles"}
+    event = dm_event("U0DIEGO", DIEGO_DM, "where's my application?")
+    assert slack_request(handoff_stack, event).status_code == 200
+    answer = wait_until(lambda: next((m for m in dm_replies(slack_api, DIEGO_DM)
+                                      if "Technical Interview stage" in (m.text or "")), None), what="the answer")
+    assert "Hi Diego!" in answer.text
+    retried = slack_request(handoff_stack, event, extra_headers={"X-Slack-Retry-Num": "1",
+                                                                 "X-Slack-Retry-Reason": "http_timeout"})
+    assert retried.status_code == 200
+    time.sleep(2)
+    assert len([m for m in dm_replies(slack_api, DIEGO_DM) if "Technical Interview stage" in (m.text or "")]) == 1
+
+
+def test_quick_replies_in_slack_are_buttons_that_answer(handoff_stack, slack_api):
+    slack_api.users["U0LENA"] = {"real_name": "Lena Fischer", "name": "lena", "email": "lena.fischer@example.de"}
+    channel = "D0LENABOT"
+    slack_request(handoff_stack, dm_event("U0LENA", channel, "hello"))
+    greeting = wait_until(lambda: next((m for m in dm_replies(slack_api, channel)
+                                        if any(b["type"] == "actions" for b in m.blocks or [])), None),
+                          what="a greeting with buttons")
+    buttons = next(b for b in greeting.blocks if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Where's my application?", "Talk to a recruiter"]
+    click_body = block_action(buttons[0]["action_id"], buttons[0]["value"], user="U0LENA", channel=channel,
+                              message_ts=greeting.ts)
+    assert slack_request(handoff_stack, click_body).status_code == 200
+    wait_until(lambda: any("Technical Interview stage" in (m.text or "") for m in dm_replies(slack_api, channel)),
+               what="the status after the button")
+
+
+def test_an_unconfirmed_slack_email_learns_nothing(handoff_stack, slack_api):
+    slack_api.users["U0FAKER"] = {"real_name": "Priya N", "name": "notpriya", "email": "priya@example.com",
+                                  "email_confirmed": False}
+    channel = "D0FAKERBOT"
+    slack_request(handoff_stack, dm_event("U0FAKER", channel, "where's my application?"))
+    answer = wait_until(lambda: next(iter(dm_replies(slack_api, channel)), None), what="an answer")
+    assert "Technical Interview" not in answer.text and "Machine Learning" not in answer.text
+
+
+def test_a_slack_candidate_reaches_a_recruiter_and_gets_the_reply_in_slack(handoff_stack, slack_api):
+    slack_api.users["U0DIEGO"] = {"real_name": "Diego Santos", "name": "diego", "email": "diego.santos@example.com"}
+    channel = "D0DIEGO2BOT"
+    slack_request(handoff_stack, dm_event("U0DIEGO", channel, "can I talk to a real person"))
+    card = wait_until(lambda: next((m for m in slack_api.posted if m.thread_ts is None and m.blocks
+                                    and "can I talk to a real person" in json.dumps(m.blocks)), None),
+                      what="the card")
+    assert "Slack" in json.dumps(card.blocks) and "Diego Santos" in json.dumps(card.blocks)
+    reply_in_thread(handoff_stack, card, "Hi Diego, happy to help", "U0DANA")
+    wait_until(lambda: any((m.text or "").startswith("Dana: Hi Diego") for m in dm_replies(slack_api, channel)),
+               what="the recruiter's reply in the candidate's Slack DM")

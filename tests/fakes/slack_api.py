@@ -219,7 +219,7 @@ class FakeSlackAPI:
         return {"ok": True, "user": {
             "id": user_id, "team_id": self.team_id, "name": user.get("name", ""),
             "real_name": user.get("real_name", ""), "tz": user.get("tz", "America/Los_Angeles"),
-            "deleted": False, "is_bot": False,
+            "deleted": False, "is_bot": False, "is_email_confirmed": user.get("email_confirmed", True),
             "profile": {"real_name": user.get("real_name", ""), "display_name": user.get("display_name", ""),
                         "email": user.get("email", "")}}}
 
