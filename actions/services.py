@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.ats import ATS, open_ats
+from bot.email_codes import EmailCodes, Mailer
 from bot.handoff import HandoffDesk, handoff_rules
 from bot.identity import VerifiedSender, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
@@ -32,6 +33,8 @@ class Services:
     state: sa.engine.Engine
     knowledge: KnowledgeBase | None  # None while the knowledge file cannot be loaded at all
     reminders: ReminderQueue
+    email_codes: EmailCodes | None = None
+    mailer: Mailer | None = None
     _desks: dict[str, HandoffDesk] = field(default_factory=dict)
 
     def handoff_desk(self, company_timezone: str | None = None) -> HandoffDesk:
@@ -72,6 +75,9 @@ def services() -> Services:
             settings=settings,
             ats=open_ats(settings),
             state=state,
+            email_codes=EmailCodes(state, settings.conversation_id_key,
+                                   dt.timedelta(minutes=settings.email_code_minutes)),
+            mailer=Mailer(settings),
             knowledge=_open_knowledge(settings),
             reminders=ReminderQueue(state),
         )
@@ -94,7 +100,15 @@ def reset_services() -> None:
 
 def sender_of(tracker: Tracker) -> VerifiedSender | None:
     metadata: dict[str, Any] = (tracker.latest_message or {}).get("metadata") or {}
-    return verified_sender(tracker.get_latest_input_channel(), metadata)
+    channel = tracker.get_latest_input_channel()
+    sender = verified_sender(channel, metadata)
+    if sender is None and channel == "web":
+        # Verified in this chat by an email code; the server named the conversation, so it is theirs.
+        codes = services().email_codes
+        email = codes.verified_email(tracker.sender_id) if codes else None
+        if email:
+            return VerifiedSender(channel="web", email=email)
+    return sender
 
 
 def send(dispatcher: CollectingDispatcher, replies: tuple[Reply, ...] | list[Reply]) -> None:

@@ -28,7 +28,9 @@ class ActionCheckStatus(Action):
             return routed
         sender = sender_of(tracker)
         if sender is None:
-            dispatcher.utter_message(response="utter_status_unverified_channel")
+            web = tracker.get_latest_input_channel() == "web"
+            dispatcher.utter_message(
+                response="utter_status_unverified_web" if web else "utter_status_unverified_channel")
             return []
         shared = services()
         try:

@@ -82,6 +82,14 @@ class Settings:
     web_jwt_secret: str | None = None
     web_allowed_origins: tuple[str, ...] = ("*",)
     web_demo_login: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "careers-assistant@localhost"
+    email_outbox_dir: Path = PROJECT_ROOT / "var" / "email-outbox"
+    email_code_minutes: float = 10.0
 
     @property
     def slack_configured(self) -> bool:
@@ -131,6 +139,14 @@ class Settings:
             recruiting_hours=os.environ.get("RECRUITING_HOURS") or "Mon-Fri 09:00-17:00",
             web_jwt_secret=os.environ.get("WEB_JWT_SECRET") or None,
             web_demo_login=_env_bool("WEB_DEMO_LOGIN", False),
+            smtp_host=os.environ.get("SMTP_HOST") or None,
+            smtp_port=int(_env_float("SMTP_PORT", 587)),
+            smtp_user=os.environ.get("SMTP_USER") or None,
+            smtp_password=os.environ.get("SMTP_PASSWORD") or None,
+            smtp_starttls=_env_bool("SMTP_STARTTLS", True),
+            smtp_from=os.environ.get("SMTP_FROM") or "careers-assistant@localhost",
+            email_outbox_dir=_env_path("EMAIL_OUTBOX_DIR", "var/email-outbox"),
+            email_code_minutes=_env_float("EMAIL_CODE_MINUTES", 10.0),
             web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
                                       if o.strip()) or ("*",),
         )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -19,18 +19,16 @@ from sanic.response import HTTPResponse
 from bot.ats import ATSUnavailable, call_ats, open_ats
 from bot.invite import interview_invite
 from bot.settings import Settings
+from channels.configured import ConfiguredChannel
 
 logger = logging.getLogger(__name__)
 
 
-class CalendarInvites(InputChannel):
+class CalendarInvites(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
         return "calendar"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(Settings.from_env())
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

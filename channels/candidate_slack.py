@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -36,6 +36,7 @@ from bot.outbox import DurableQueue, queue_table
 from bot.settings import Settings
 from bot.store import open_state_db, state_metadata
 from bot.webchat import clean_message
+from channels.configured import ConfiguredChannel
 from channels.delivery import HANDOFF_WORK, run_with_server
 
 logger = logging.getLogger(__name__)
@@ -108,14 +109,11 @@ class SlackCandidateOutput(CollectingOutputChannel):
         HANDOFF_WORK.ring()
 
 
-class SlackCandidates(InputChannel):
+class SlackCandidates(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
         return "slack"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(Settings.from_env())
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

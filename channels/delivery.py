@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.core.events import SlotSet
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.sms import SmsLedger
 from bot.store import open_state_db
 from bot.twilio_api import TwilioMessagingAPI, TwilioSendError
+from channels.configured import ConfiguredChannel
 
 logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
@@ -80,14 +81,11 @@ def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
     return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
 
 
-class ScheduledDelivery(InputChannel):
+class ScheduledDelivery(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
         return "scheduled"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(Settings.from_env())
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import BotUttered, SlotSet
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -38,6 +38,7 @@ from bot.outbox import QueuedItem
 from bot.settings import Settings
 from bot.store import open_state_db
 from channels.candidate_slack import BUTTON_ACTION, SlackCandidates
+from channels.configured import ConfiguredChannel
 from channels.delivery import HANDOFF_WORK, output_channel_for, run_with_server
 
 logger = logging.getLogger(__name__)
@@ -58,14 +59,11 @@ class ForbiddenUnlessSigned(AsyncRequestVerification):
         self.logger.warning("rejected a Slack request with an invalid signature")
 
 
-class RecruiterSlack(InputChannel):
+class RecruiterSlack(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
         return "recruiter_slack"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(Settings.from_env())
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

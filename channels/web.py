@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -36,6 +36,7 @@ from bot.webchat import (
     signed_token,
     visitor_for,
 )
+from channels.configured import ConfiguredChannel
 from channels.delivery import HANDOFF_WORK
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,11 @@ WIDGET_FILE = WIDGET_DIR / "dist" / "widget.js"
 DEMO_PAGE = WIDGET_DIR / "demo" / "index.html"
 
 
-class WebChat(InputChannel):
+class WebChat(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
         return "web"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(Settings.from_env())
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -127,6 +127,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "DELIVERY_POLL_SECONDS": "0.3",
         "WEB_JWT_SECRET": WEB_JWT_SECRET,
+        "EMAIL_OUTBOX_DIR": str(workdir / "email-outbox"),  # no SMTP here: verification emails land in files
         "WEB_DEMO_LOGIN": "true",  # the demo page signs browser tests in as a candidate (?as=email)
         **({"TWILIO_ACCOUNT_SID": twilio_api.account_sid, "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
             "TWILIO_API_BASE_URL": twilio_api.base_url} if twilio_api else {}),

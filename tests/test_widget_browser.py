@@ -5,7 +5,9 @@ Set WRITE_SCREENSHOTS=1 to refresh docs/widget-desktop.png and docs/widget-mobil
 
 from __future__ import annotations
 
+import email
 import os
+import re
 import shutil
 
 import pytest
@@ -90,6 +92,23 @@ def test_an_anonymous_visitor_is_answered_but_told_nothing_private(stack, page):
     assert "Technical Interview" not in widget(page).locator(".log").inner_text()
 
 
+def test_an_anonymous_visitor_verifies_with_a_code_sent_to_their_email(stack, page):
+    page.goto(f"{stack.stack.rasa_url}/webhooks/web/demo")
+    open_chat(page)
+    send(page, "where's my application?")
+    widget(page).locator(".replies button", has_text="Verify with my email").click()
+    bot_says(page, "What's the email address on your application?")
+    send(page, "lena.fischer@example.de")
+    bot_says(page, "I've just sent a 6-digit code")
+    outbox = stack.workdir / "email-outbox"
+    sent = [email.message_from_bytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))]
+    [mine] = [message for message in sent if message["To"] == "lena.fischer@example.de"]
+    code = re.search(r"code: (\d{6})", mine["Subject"]).group(1)
+    send(page, code)
+    bot_says(page, "Thanks, that's you verified.")
+    bot_says(page, "Technical Interview stage")
+
+
 def test_the_widget_works_with_the_keyboard_alone(stack, page):
     page.goto(f"{stack.stack.rasa_url}/webhooks/web/demo")
     launcher = widget(page).locator("button.launcher")
@@ -138,12 +157,12 @@ def test_screenshots_for_the_readme(stack, browser):
         pytest.skip("set WRITE_SCREENSHOTS=1 to refresh docs/widget-*.png")
     docs = PROJECT_ROOT / "docs"
     docs.mkdir(exist_ok=True)
-    for name, viewport, email, stage in (
+    for name, viewport, address, stage in (
             ("desktop", {"width": 1280, "height": 800}, "aisha.bello@example.co.uk", "Offer stage"),
             ("mobile", {"width": 360, "height": 740}, "omar.haddad@example.com", "You have 2 applications")):
         context = browser.new_context(viewport=viewport, device_scale_factor=1)
         shot = context.new_page()
-        shot.goto(f"{stack.stack.rasa_url}/webhooks/web/demo?as={email}")
+        shot.goto(f"{stack.stack.rasa_url}/webhooks/web/demo?as={address}")
         open_chat(shot)
         send(shot, "hi")
         widget(shot).locator(".replies button").first.wait_for(timeout=30_000)
