@@ -61,6 +61,7 @@ bench: model
 	$(BIN)/python bench/sms_status.py
 	$(BIN)/python bench/booking.py
 	$(BIN)/python bench/handoff.py
+	$(BIN)/python bench/web_chat.py
 
 lock:
 	$(PYTHON) scripts/lock.py
