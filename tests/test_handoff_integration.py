@@ -322,3 +322,32 @@ def test_a_slack_candidate_reaches_a_recruiter_and_gets_the_reply_in_slack(hando
     reply_in_thread(handoff_stack, card, "Hi Diego, happy to help", "U0DANA")
     wait_until(lambda: any((m.text or "").startswith("Dana: Hi Diego") for m in dm_replies(slack_api, channel)),
                what="the recruiter's reply in the candidate's Slack DM")
+
+
+def test_a_web_chat_candidate_gets_the_recruiters_reply_in_the_widget(handoff_stack, slack_api):
+    import asyncio
+
+    from bot.webchat import signed_token
+    from tests.stack_fixture import WEB_JWT_SECRET
+    from tests.test_web_integration import Visitor
+
+    async def scenario():
+        token = signed_token("tom.becker@example.com", WEB_JWT_SECRET)
+        visitor = await Visitor(handoff_stack.stack.rasa_url, token).open()
+        await visitor.say("i'd rather talk to a person")
+        card = await asyncio.to_thread(wait_until, lambda: next(
+            (m for m in slack_api.posted if m.thread_ts is None and m.blocks
+             and "i'd rather talk to a person" in json.dumps(m.blocks)), None), 15.0, "the card")
+        assert "web chat" in json.dumps(card.blocks) and "Tom Becker" in json.dumps(card.blocks)
+        quiet = await visitor.say("hello? anyone there")
+        await asyncio.to_thread(reply_in_thread, handoff_stack, card, "Hi Tom, Marcus here", "U0MARCUS")
+        for _ in range(100):
+            if any((m.get("text") or "").startswith("Marcus: Hi Tom") for m in visitor.bot):
+                break
+            await asyncio.sleep(0.1)
+        await visitor.close()
+        return quiet, visitor.bot
+
+    quiet, received = asyncio.run(scenario())
+    assert quiet == {"ok": True}
+    assert any((m.get("text") or "").startswith("Marcus: Hi Tom, Marcus here") for m in received), received
