@@ -7,9 +7,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# respond(method, path, headers, body) -> (status, body, content type), or None to leave the client
-# hanging (a fake's simulated timeout).
-Responder = Callable[[str, str, Any, bytes], "tuple[int, bytes, str] | None"]
+# respond(method, path, headers, body) -> (status, body, content type[, extra headers]), or None to
+# leave the client hanging (a fake's simulated timeout).
+Responder = Callable[[str, str, Any, bytes], "tuple | None"]
 
 
 def serve(respond: Responder) -> ThreadingHTTPServer:
@@ -28,10 +28,12 @@ def serve(respond: Responder) -> ThreadingHTTPServer:
             answer = respond(method, self.path, self.headers, raw)  # case-insensitive .get()
             if answer is None:
                 return
-            status, body, content_type = answer
+            status, body, content_type, *extra = answer
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
