@@ -24,6 +24,10 @@ ats_seed.yml) through bot.ats.seed.parse_seed, so phones, emails, stage names an
 ones the embedded ATS sees; `ids` maps each seed id to the integer Greenhouse id given to it.
 
 Tests can make it fail the next N requests ("500", "429" or "hang" past the client's timeout).
+
+Not confirmed from the documentation reachable here, so chosen: the 401 body, Retry-After with a 429 (the v1
+docs only say a 429 carries no X-RateLimit headers), 403 for a note without On-Behalf-Of, and that a withdrawn
+application is "rejected" with the reason "Withdrew".
 """
 
 from __future__ import annotations

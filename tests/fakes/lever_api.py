@@ -21,6 +21,10 @@ opportunities sharing one `contact`. Opportunities leave the pipeline by being a
 (an archive reason of type "hired" or "non-hired"); an archived opportunity keeps its last stage.
 
 Tests can make it fail the next N requests ("500", "429" or "hang" past the client's timeout).
+
+Not confirmed from the documentation reachable here, so chosen: the error `code` strings, whether Lever sends
+Retry-After with a 429, 201 (not 200) for a created note, 400 for a note without perform_as, and the
+salaryRange and note fields.
 """
 
 from __future__ import annotations
