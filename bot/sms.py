@@ -65,11 +65,11 @@ def conversation_id_for(phone_e164: str, key: str) -> str:
     return f"sms-{digest[:24]}"
 
 
-def clean_inbound_text(body: str) -> str:
+def clean_inbound_text(body: str, limit: int = MAX_INBOUND_CHARS) -> str:
     """Normalise odd Unicode (full-width letters, NBSP), drop control characters, cap the length."""
     text = unicodedata.normalize("NFKC", body)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    return text.strip()[:MAX_INBOUND_CHARS]
+    return text.strip()[:limit]
 
 
 def keyword_of(text: str) -> str | None:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import now_utc, to_db
+from bot.sms import clean_inbound_text
 from bot.store import state_metadata
 
 ANONYMOUS_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -97,8 +98,7 @@ def clean_message(text: Any) -> str | None:
     """The visitor's text, trimmed and capped; None when there is nothing to answer."""
     if not isinstance(text, str):
         return None
-    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
-    return text[:MAX_MESSAGE_CHARS] or None
+    return clean_inbound_text(text, MAX_MESSAGE_CHARS) or None
 
 
 def history(events: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:

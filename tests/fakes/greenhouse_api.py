@@ -211,7 +211,7 @@ class FakeGreenhouseAPI:
         elif query.get("candidate_ids"):
             wanted_ids = {_int(i) for i in query["candidate_ids"].split(",") if i.strip()}
             found = [c for c in found if c["id"] in wanted_ids][:50]
-        found = _time_filters(found, query, "created_at", "updated_at")
+        found = _time_filters(found, query, _created_updated("created_at", "updated_at"))
         if isinstance(found, tuple):
             return found
         return [self._candidate_view(c) for c in found]
@@ -223,28 +223,22 @@ class FakeGreenhouseAPI:
             found = [a for a in found if any(j["id"] == job_id for j in a["jobs"])]
         if query.get("status"):  # an unknown status gives an empty list, not an error (docs)
             found = [a for a in found if a["status"] == query["status"]]
-        for param, key, after in (("created_after", "applied_at", True), ("created_before", "applied_at", False),
-                                  ("last_activity_after", "last_activity_at", True)):
-            if query.get(param):
-                moment = _parse_time(query[param])
-                if moment is None:
-                    return _invalid(param, "Must be an ISO-8601 timestamp")
-                found = [a for a in found
-                         if (_parse_time(a[key]) >= moment if after else _parse_time(a[key]) < moment)]
-        return found
+        return _time_filters(found, query, (("created_after", "applied_at", True),
+                                            ("created_before", "applied_at", False),
+                                            ("last_activity_after", "last_activity_at", True)))
 
     def _list_jobs(self, query: dict[str, str]) -> list | tuple:
         found = list(self.jobs)
         if query.get("status"):
             found = [j for j in found if j["status"] == query["status"]]
-        return _time_filters(found, query, "created_at", "updated_at")
+        return _time_filters(found, query, _created_updated("created_at", "updated_at"))
 
     def _list_users(self, query: dict[str, str]) -> list | tuple:
         found = list(self.users)
         if query.get("email"):
             wanted = query["email"].strip().lower()
             found = [u for u in found if wanted in (e.lower() for e in u["emails"])]
-        return _time_filters(found, query, "created_at", "updated_at")
+        return _time_filters(found, query, _created_updated("created_at", "updated_at"))
 
     def _candidate_view(self, candidate: dict) -> dict:
         applications = [a for a in self.applications if a["candidate_id"] == candidate["id"]]
@@ -440,9 +434,15 @@ def _job(job: Any, job_id: int, department: dict | None, office: dict | None) ->
             "custom_fields": custom, "keyed_custom_fields": keyed, "openings": []}
 
 
-def _time_filters(records: list[dict], query: dict[str, str], created: str, updated: str) -> list | tuple:
-    for param, key, after in (("created_after", created, True), ("created_before", created, False),
-                              ("updated_after", updated, True), ("updated_before", updated, False)):
+def _created_updated(created: str, updated: str) -> tuple[tuple[str, str, bool], ...]:
+    """Harvest's usual time filters: (query parameter, record field, whether it is a lower bound)."""
+    return (("created_after", created, True), ("created_before", created, False),
+            ("updated_after", updated, True), ("updated_before", updated, False))
+
+
+def _time_filters(records: list[dict], query: dict[str, str],
+                  filters: tuple[tuple[str, str, bool], ...]) -> list | tuple:
+    for param, key, after in filters:
         if query.get(param):
             moment = _parse_time(query[param])
             if moment is None:
