@@ -90,6 +90,22 @@ class Settings:
     smtp_from: str = "careers-assistant@localhost"
     email_outbox_dir: Path = PROJECT_ROOT / "var" / "email-outbox"
     email_code_minutes: float = 10.0
+    ats_request_timeout_seconds: float = 5.0
+    ats_job_cache_seconds: float = 300.0
+    greenhouse_api_key: str | None = None
+    greenhouse_base_url: str = "https://harvest.greenhouse.io/v1"
+    greenhouse_user_id: str | None = None  # On-Behalf-Of for notes the assistant writes
+    greenhouse_webhook_secret: str | None = None
+    lever_api_key: str | None = None
+    lever_base_url: str = "https://api.lever.co/v1"
+    lever_user_id: str | None = None  # perform_as for notes the assistant writes
+    lever_webhook_token: str | None = None
+    ats_webhook_secret: str | None = None  # the generic JSON webhook
+    status_updates: bool = True
+    status_update_rejections: bool = False
+    quiet_hours: str = "21:00-08:00"
+    stale_application_days: float = 7.0
+    stale_check_minutes: float = 60.0
 
     @property
     def slack_configured(self) -> bool:
@@ -108,7 +124,10 @@ class Settings:
             ats_backend=(os.environ.get("ATS_BACKEND") or "embedded").strip().lower(),
             ats_database=_env_path("ATS_DATABASE", "var/ats.db"),
             ats_seed_file=_env_path("ATS_SEED_FILE", seed) if seed else None,
-            ats_timeout_seconds=_env_float("ATS_TIMEOUT_SECONDS", 3.0),
+            # The whole ATS call, retries included: a hosted API gets more time than the local database.
+            ats_timeout_seconds=_env_float("ATS_TIMEOUT_SECONDS",
+                                           3.0 if (os.environ.get("ATS_BACKEND") or "embedded").strip().lower()
+                                           == "embedded" else 8.0),
             state_database=_env_path("STATE_DATABASE", "var/state.db"),
             twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
             twilio_webhook_url=os.environ.get("TWILIO_WEBHOOK_URL") or None,
@@ -147,6 +166,23 @@ class Settings:
             smtp_from=os.environ.get("SMTP_FROM") or "careers-assistant@localhost",
             email_outbox_dir=_env_path("EMAIL_OUTBOX_DIR", "var/email-outbox"),
             email_code_minutes=_env_float("EMAIL_CODE_MINUTES", 10.0),
+            ats_request_timeout_seconds=_env_float("ATS_REQUEST_TIMEOUT_SECONDS", 5.0),
+            ats_job_cache_seconds=_env_float("ATS_JOB_CACHE_SECONDS", 300.0),
+            greenhouse_api_key=os.environ.get("GREENHOUSE_API_KEY") or None,
+            greenhouse_base_url=(os.environ.get("GREENHOUSE_BASE_URL")
+                                 or "https://harvest.greenhouse.io/v1").rstrip("/"),
+            greenhouse_user_id=os.environ.get("GREENHOUSE_USER_ID") or None,
+            greenhouse_webhook_secret=os.environ.get("GREENHOUSE_WEBHOOK_SECRET") or None,
+            lever_api_key=os.environ.get("LEVER_API_KEY") or None,
+            lever_base_url=(os.environ.get("LEVER_BASE_URL") or "https://api.lever.co/v1").rstrip("/"),
+            lever_user_id=os.environ.get("LEVER_USER_ID") or None,
+            lever_webhook_token=os.environ.get("LEVER_WEBHOOK_TOKEN") or None,
+            ats_webhook_secret=os.environ.get("ATS_WEBHOOK_SECRET") or None,
+            status_updates=_env_bool("STATUS_UPDATES", True),
+            status_update_rejections=_env_bool("STATUS_UPDATE_REJECTIONS", False),
+            quiet_hours=os.environ.get("QUIET_HOURS") or "21:00-08:00",
+            stale_application_days=_env_float("STALE_APPLICATION_DAYS", 7.0),
+            stale_check_minutes=_env_float("STALE_CHECK_MINUTES", 60.0),
             web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
                                       if o.strip()) or ("*",),
         )

@@ -204,6 +204,16 @@ class ATS(Protocol):
 
     def get_recruiter(self, recruiter_id: str) -> Recruiter | None: ...
 
+    def get_application(self, application_id: str) -> Application | None: ...
+
+    def active_applications(self) -> list[Application]:
+        """Every active application (for the stale-application check), each with its job and recruiter."""
+        ...
+
+    def add_note(self, application_id: str, text: str) -> None:
+        """A note recruiters see on the candidate's record (bookings made by the assistant, for example)."""
+        ...
+
 
 @runtime_checkable
 class InterviewScheduler(Protocol):

@@ -119,6 +119,14 @@ bookings_table = sa.Table(
     sa.Index("one_booking_per_stage", "application_id", "stage", unique=True,
              sqlite_where=sa.text("status = 'booked'")),
 )
+# Notes recruiters read on an application (the assistant records its bookings there), kept across seed loads.
+notes_table = sa.Table(
+    "application_notes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("application_id", sa.String, nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
 # Each booked quarter hour of each interviewer is one row: two bookings that overlap for any interviewer
 # collide on this primary key, so a double booking cannot commit whatever the timing of the requests.
 interviewer_blocks_table = sa.Table(
@@ -305,13 +313,39 @@ class EmbeddedATS:
 
     @_unavailable_on_db_error
     def applications_for(self, candidate_id: str) -> list[Application]:
+        return self._applications(applications_table.c.candidate_id == candidate_id)
+
+    @_unavailable_on_db_error
+    def get_application(self, application_id: str) -> Application | None:
+        found = self._applications(applications_table.c.id == application_id)
+        return found[0] if found else None
+
+    @_unavailable_on_db_error
+    def active_applications(self) -> list[Application]:
+        return self._applications(applications_table.c.status == "active")
+
+    @_unavailable_on_db_error
+    def add_note(self, application_id: str, text: str) -> None:
+        with self.engine.begin() as connection:
+            if connection.execute(sa.select(applications_table.c.id).where(
+                    applications_table.c.id == application_id)).first() is None:
+                raise KeyError(f"no application {application_id!r}")
+            connection.execute(notes_table.insert().values(
+                application_id=application_id, body=text, created_at=to_db(dt.datetime.now(UTC))))
+
+    def notes_for(self, application_id: str) -> list[str]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(sa.select(notes_table.c.body).where(
+                notes_table.c.application_id == application_id).order_by(notes_table.c.id)).scalars())
+
+    def _applications(self, condition) -> list[Application]:
         query = (
             sa.select(applications_table, jobs_table, recruiters_table)
             .select_from(
                 applications_table.join(jobs_table, applications_table.c.job_id == jobs_table.c.id)
                 .outerjoin(recruiters_table, applications_table.c.recruiter_id == recruiters_table.c.id)
             )
-            .where(applications_table.c.candidate_id == candidate_id)
+            .where(condition)
             .order_by(applications_table.c.stage_changed.desc(), applications_table.c.id)
         )
         with self.engine.connect() as connection:
