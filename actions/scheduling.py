@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import open_handoff, route_if_sensitive, taking_over
-from actions.services import send, sender_of, services
+from actions.services import remember_contact, send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.ats.base import ATSError, Booking, SlotTaken
 from bot.clock import now_utc
@@ -85,6 +85,7 @@ async def _context(dispatcher: CollectingDispatcher, tracker: Tracker,
     if context is None:
         dispatcher.utter_message(response="utter_status_unknown_sender")
         return None
+    remember_contact(tracker, context.candidate.id)
     return sender, context
 
 

@@ -21,6 +21,8 @@ from bot.outbox import ReminderQueue
 from bot.replies import Reply
 from bot.scheduling import SchedulingRules
 from bot.settings import Settings
+from bot.sms import conversation_id_for
+from bot.status_updates import StatusUpdates
 from bot.store import open_state_db
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Services:
     reminders: ReminderQueue
     email_codes: EmailCodes | None = None
     mailer: Mailer | None = None
+    status_updates: StatusUpdates | None = None
     _desks: dict[str, HandoffDesk] = field(default_factory=dict)
 
     def handoff_desk(self, company_timezone: str | None = None) -> HandoffDesk:
@@ -80,6 +83,8 @@ def services() -> Services:
             mailer=Mailer(settings),
             knowledge=_open_knowledge(settings),
             reminders=ReminderQueue(state),
+            status_updates=StatusUpdates(state, settings,
+                                         lambda phone: conversation_id_for(phone, settings.conversation_id_key)),
         )
     return _services
 
@@ -109,6 +114,18 @@ def sender_of(tracker: Tracker) -> VerifiedSender | None:
         if email:
             return VerifiedSender(channel="web", email=email)
     return sender
+
+
+def remember_contact(tracker: Tracker, candidate_id: str) -> None:
+    """Where a verified candidate last wrote from: proactive status updates go there."""
+    updates = services().status_updates
+    channel = tracker.get_latest_input_channel()
+    if updates is None or not channel:
+        return
+    try:
+        updates.record_contact(candidate_id, channel, tracker.sender_id)
+    except sa.exc.SQLAlchemyError as error:  # the answer matters more than the bookkeeping
+        logger.warning("could not record the contact channel (%s)", type(error).__name__)
 
 
 def send(dispatcher: CollectingDispatcher, replies: tuple[Reply, ...] | list[Reply]) -> None:

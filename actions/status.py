@@ -6,13 +6,16 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import open_handoff, route_if_sensitive, taking_over
-from actions.services import send, sender_of, services
+from actions.services import remember_contact, send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
+from bot.ats.base import ATSError
 from bot.handoff_cards import opened_notice
 from bot.status import load_status_context, status_answer
+from bot.status_updates import update_reply
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class ActionCheckStatus(Action):
         if context is None:
             dispatcher.utter_message(response="utter_status_unknown_sender")
             return []
+        remember_contact(tracker, context.candidate.id)
 
         role = next(tracker.get_latest_entity_values("role"), None)
         answer = status_answer(context.candidate, context.applications, context.company,
@@ -56,3 +60,35 @@ class ActionCheckStatus(Action):
                 dispatcher.utter_message(text=opened_notice(handoff.reason, opened[2], already_open=not opened[1]))
                 return taking_over(tracker)
         return []
+
+
+class ActionSendStatusUpdate(Action):
+    """Run by the status-update loop in the Rasa server, with the application in `status_update_application`.
+
+    The loop chose this conversation from the candidate's verified contact (or their phone number), so the
+    update is theirs to read; it is re-read from the ATS here so the words match what the ATS says now.
+    """
+
+    def name(self) -> str:
+        return "action_send_status_update"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        application_id = tracker.get_slot("status_update_application")
+        reset = [SlotSet("status_update_application", None)]
+        if not application_id:
+            return reset
+        shared = services()
+        timeout = shared.settings.ats_timeout_seconds
+        try:
+            application = await call_ats(shared.ats.get_application, application_id, timeout=timeout)
+            candidate = application and await call_ats(shared.ats.get_candidate, application.candidate_id,
+                                                       timeout=timeout)
+            company = await call_ats(shared.ats.company, timeout=timeout)
+        except ATSError as error:
+            logger.warning("status update for application %s: ATS unavailable (%s)", application_id, error)
+            return reset  # nothing sent: the loop retries the update later
+        if application is None or candidate is None:
+            return reset
+        send(dispatcher, [update_reply(application, candidate, company)])
+        return reset

@@ -3,6 +3,8 @@
   ats load FILE        replace the embedded ATS data with a seed file (checked first)
   ats check FILE       check a seed file without loading it
   ats show             what the embedded ATS holds
+  ats connect          check the configured ATS (ATS_BACKEND) answers with the credentials given
+  ats move APP STAGE   move an embedded-ATS application to a stage; the candidate gets a status update
   knowledge check FILE check a knowledge file without using it
   knowledge ask TEXT   which knowledge entries a question finds, with their scores
   handoffs [--all]     conversations with a recruiter or waiting for one
@@ -80,6 +82,48 @@ def _ats_show(args: argparse.Namespace) -> int:
         print(f"  {name}: {count}")
     for job in ats.list_jobs():
         print(f"  job {job.id}: {job.title} ({' > '.join(stage.name for stage in job.stages)})")
+    return 0
+
+
+def _ats_connect(args: argparse.Namespace) -> int:
+    from bot.ats import ATSError, open_ats
+
+    settings = Settings.from_env()
+    try:
+        ats = open_ats(settings)
+        if hasattr(ats, "check_credentials"):
+            ats.check_credentials()
+        jobs = ats.list_jobs()
+    except ATSError as error:
+        print(f"ATS_BACKEND={settings.ats_backend}: {error}", file=sys.stderr)
+        return 1
+    print(f"ATS_BACKEND={settings.ats_backend}: connected; {ats.company().name}, {len(jobs)} jobs.")
+    return 0
+
+
+def _ats_move(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bot.sms import conversation_id_for
+    from bot.status_updates import StatusUpdates
+
+    settings = Settings.from_env()
+    ats = EmbeddedATS(settings.ats_database, create=False)
+    application = ats.get_application(args.application)
+    if application is None:
+        print(f"no application {args.application!r}", file=sys.stderr)
+        return 1
+    if application.job.stage_named(args.stage) is None:
+        stages = ", ".join(stage.name for stage in application.job.stages)
+        print(f"{application.job.title} has no stage {args.stage!r} (stages: {stages})", file=sys.stderr)
+        return 1
+    ats.move_application(application.id, application.job.stage_named(args.stage).name, args.status,
+                         on=dt.date.today())
+    updates = StatusUpdates(open_state_db(settings.state_database), settings,
+                            lambda phone: conversation_id_for(phone, settings.conversation_id_key))
+    updates.receive_event("cli", application.id, args.stage)
+    print(f"Moved {application.id} to {args.stage} ({args.status}); the running assistant decides on the update "
+          f"(see /webhooks/ats_updates/).")
     return 0
 
 
@@ -236,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(handler=_ats_check)
     ats.add_parser("show", help="what the embedded ATS holds").set_defaults(handler=_ats_show)
+    ats.add_parser("connect", help="check the configured ATS answers (credentials)").set_defaults(
+        handler=_ats_connect)
+    move = ats.add_parser("move", help="move an embedded-ATS application to a stage (sends a status update)")
+    move.add_argument("application")
+    move.add_argument("stage")
+    move.add_argument("--status", default="active", choices=("active", "rejected", "hired", "withdrawn"))
+    move.set_defaults(handler=_ats_move)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge base").add_subparsers(
         dest="knowledge_command", required=True)

@@ -106,6 +106,9 @@ class Settings:
     quiet_hours: str = "21:00-08:00"
     stale_application_days: float = 7.0
     stale_check_minutes: float = 60.0
+    company_name: str | None = None  # hosted ATS only (the embedded one has it in its seed)
+    company_timezone: str | None = None
+    careers_email: str | None = None
 
     @property
     def slack_configured(self) -> bool:
@@ -183,6 +186,9 @@ class Settings:
             quiet_hours=os.environ.get("QUIET_HOURS") or "21:00-08:00",
             stale_application_days=_env_float("STALE_APPLICATION_DAYS", 7.0),
             stale_check_minutes=_env_float("STALE_CHECK_MINUTES", 60.0),
+            company_name=os.environ.get("COMPANY_NAME") or None,
+            company_timezone=os.environ.get("COMPANY_TIMEZONE") or None,
+            careers_email=os.environ.get("CAREERS_EMAIL") or None,
             web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
                                       if o.strip()) or ("*",),
         )

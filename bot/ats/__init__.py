@@ -8,28 +8,63 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from bot.ats.base import ATS, ATSError, ATSUnavailable
+from bot.ats.base import ATS, ATSError, ATSUnavailable, Company
 from bot.ats.embedded import EmbeddedATS
+from bot.ats.http import ATSAuthError, ATSConfigError
 from bot.ats.seed import SeedError, read_seed_file
 from bot.settings import Settings
 
-__all__ = ["ATS", "ATSError", "ATSUnavailable", "EmbeddedATS", "SeedError", "open_ats", "call_ats"]
+__all__ = ["ATS", "ATSAuthError", "ATSConfigError", "ATSError", "ATSUnavailable", "EmbeddedATS", "SeedError",
+           "call_ats", "open_ats"]
+BACKENDS = ("embedded", "greenhouse", "lever")
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 def open_ats(settings: Settings, load_seed: bool = True) -> ATS:
-    """The configured ATS; for the embedded one, (re)load ATS_SEED_FILE when it has changed."""
-    if settings.ats_backend != "embedded":
-        raise ValueError(f"ATS_BACKEND={settings.ats_backend!r} is not supported (supported: embedded)")
-    ats = EmbeddedATS(settings.ats_database, timeout=settings.ats_timeout_seconds)
+    """The configured ATS (ATS_BACKEND): embedded, greenhouse or lever.
+
+    The embedded ATS (re)loads ATS_SEED_FILE when it has changed. A hosted ATS reads candidates, jobs and
+    applications from the vendor's API and schedules interviews in the local database, whose interviewers
+    and interview plans come from ATS_SEED_FILE (bot/ats/hosted.py). Missing credentials raise
+    ATSConfigError naming the setting; bad ones are found by `check_credentials()` (start-up, `python -m bot
+    ats check`).
+    """
+    if settings.ats_backend not in BACKENDS:
+        raise ATSConfigError(f"ATS_BACKEND={settings.ats_backend!r} is not supported (use: {', '.join(BACKENDS)})")
+    local = EmbeddedATS(settings.ats_database, timeout=settings.ats_timeout_seconds)
     if load_seed and settings.ats_seed_file is not None:
         seed = read_seed_file(settings.ats_seed_file)
-        if ats.seed_fingerprint() != seed.fingerprint:
-            ats.load_seed(seed)
-            logger.info("embedded ATS loaded from %s: %s", settings.ats_seed_file, ats.counts())
-    return ats
+        if local.seed_fingerprint() != seed.fingerprint:
+            local.load_seed(seed)
+            logger.info("embedded ATS loaded from %s: %s", settings.ats_seed_file, local.counts())
+    if settings.ats_backend == "embedded":
+        return local
+    from bot.ats.greenhouse import GreenhouseATS
+    from bot.ats.hosted import HostedATS, NoteQueue
+    from bot.ats.lever import LeverATS
+    from bot.store import open_state_db
+
+    company = _hosted_company(settings, local)
+    vendor = GreenhouseATS if settings.ats_backend == "greenhouse" else LeverATS
+    records = vendor.from_settings(settings, company)
+    return HostedATS(records, local, NoteQueue(open_state_db(settings.state_database)))
+
+
+def _hosted_company(settings: Settings, local: EmbeddedATS) -> Company:
+    """Neither vendor API says the company's name or time zone: COMPANY_* settings, else the seed file's."""
+    try:
+        seeded = local.company()
+    except ATSUnavailable:
+        seeded = None
+    name = settings.company_name or (seeded.name if seeded else None)
+    if not name:
+        raise ATSConfigError("a hosted ATS needs the company's name: set COMPANY_NAME (and COMPANY_TIMEZONE) "
+                             "or give ATS_SEED_FILE a company section")
+    return Company(name=name, timezone=settings.company_timezone or (seeded.timezone if seeded else "UTC"),
+                   careers_email=settings.careers_email or (seeded.careers_email if seeded else None),
+                   careers_url=seeded.careers_url if seeded else None)
 
 
 async def call_ats(function: Callable[..., T], *args, timeout: float) -> T:

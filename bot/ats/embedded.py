@@ -409,6 +409,26 @@ class EmbeddedATS:
         if result.rowcount != 1:
             raise KeyError(f"no application {application_id!r}")
 
+    @_unavailable_on_db_error
+    def mirror(self, job: Job, application: Application | None = None) -> None:
+        """Copy a hosted ATS's job (and application) here, so this database can schedule their interviews.
+
+        The candidate is copied without email or phone: scheduling needs neither, and the hosted ATS stays
+        the one place that holds them.
+        """
+        with self._writer.begin() as connection:
+            connection.execute(jobs_table.delete().where(jobs_table.c.id == job.id))
+            connection.execute(jobs_table.insert().values(**_job_row(job)))
+            if application is None:
+                return
+            connection.execute(candidates_table.delete().where(candidates_table.c.id == application.candidate_id))
+            connection.execute(candidates_table.insert().values(id=application.candidate_id, name="(hosted ATS)"))
+            connection.execute(applications_table.delete().where(applications_table.c.id == application.id))
+            connection.execute(applications_table.insert().values(
+                id=application.id, candidate_id=application.candidate_id, job_id=job.id, stage=application.stage,
+                stage_changed=application.stage_changed, status=application.status, recruiter_id=None,
+                rejection_communicated=application.rejection_communicated, applied_on=application.applied_on))
+
     # --- interview scheduling --------------------------------------------------------------------
 
     @_unavailable_on_db_error
