@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,16 @@ def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also copes with a forged value in any script (compare_digest on
+    str refuses non-ASCII with a TypeError)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def _recent(sent_at: float, now: float | None) -> bool:
+    return math.isfinite(sent_at) and abs((now if now is not None else time.time()) - sent_at) <= REPLAY_WINDOW_SECONDS
+
+
 def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
@@ -76,7 +87,7 @@ def _stage(value: Any) -> str | None:
 
 def greenhouse_notices(raw: bytes, signature_header: str | None, secret: str) -> list[StageNotice]:
     scheme, _, given = (signature_header or "").strip().partition(" ")
-    if scheme.lower() != "sha256" or not hmac.compare_digest(given.strip().lower(), _hmac_hex(secret, raw)):
+    if scheme.lower() != "sha256" or not _same(given.strip().lower(), _hmac_hex(secret, raw)):
         raise WebhookRefused(401, "bad Greenhouse signature")
     body = _parse(raw)
     if not isinstance(body, dict):
@@ -99,13 +110,13 @@ def lever_notices(raw: bytes, signature_token: str, now: float | None = None) ->
             or not isinstance(triggered, (int, str)):
         raise WebhookRefused(401, "Lever signature fields missing")
     expected = _hmac_hex(signature_token, f"{token}{triggered}".encode())
-    if not hmac.compare_digest(signature.strip().lower(), expected):
+    if not _same(signature.strip().lower(), expected):
         raise WebhookRefused(401, "bad Lever signature")
     try:
         sent_at = int(triggered) / 1000
     except ValueError as error:
         raise WebhookRefused(400, "triggeredAt is not a number") from error
-    if abs((now if now is not None else time.time()) - sent_at) > REPLAY_WINDOW_SECONDS:
+    if not _recent(sent_at, now):
         raise WebhookRefused(401, "Lever notice too old (replayed?)")
     if body.get("event") not in LEVER_EVENTS:
         return []
@@ -122,13 +133,13 @@ def generic_notices(raw: bytes, timestamp: str | None, signature: str | None, se
                     now: float | None = None) -> list[StageNotice]:
     if not timestamp or not signature:
         raise WebhookRefused(401, "X-ATS-Timestamp and X-ATS-Signature are required")
-    if not hmac.compare_digest(signature.strip(), generic_signature(secret, timestamp.strip(), raw)):
+    if not _same(signature.strip(), generic_signature(secret, timestamp.strip(), raw)):
         raise WebhookRefused(401, "bad signature")
     try:
         sent_at = float(timestamp)
     except ValueError as error:
         raise WebhookRefused(400, "X-ATS-Timestamp is not a number") from error
-    if abs((now if now is not None else time.time()) - sent_at) > REPLAY_WINDOW_SECONDS:
+    if not _recent(sent_at, now):
         raise WebhookRefused(401, "notice too old (replayed?)")
     body = _parse(raw)
     events = body.get("events") if isinstance(body, dict) and "events" in body else [body]

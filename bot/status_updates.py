@@ -175,7 +175,7 @@ class StatusUpdates:
         channel, conversation_id, phone = None, None, None
         if skip is None:
             contact = self.contact_for(candidate.id)
-            if contact is not None:
+            if contact is not None and (contact[0] != SMS_CHANNEL or candidate.phone):
                 channel, conversation_id = contact
                 phone = candidate.phone if channel == SMS_CHANNEL else None
             elif candidate.phone:
@@ -207,6 +207,8 @@ class StatusUpdates:
             return "status updates are turned off (STATUS_UPDATES)"
         if application.status == "rejected" and not self.settings.status_update_rejections:
             return "rejections are told by people (STATUS_UPDATE_REJECTIONS is off)"
+        if application.status == "rejected" and application.rejection_communicated:
+            return "the recruiter has already told the candidate"
         if application.status in ("withdrawn", "hired"):
             return f"a {application.status} application is not announced"
         return None

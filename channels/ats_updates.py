@@ -56,7 +56,7 @@ class ATSUpdates(ConfiguredChannel):
         self.ledger = SmsLedger(state)
         self.updates = StatusUpdates(state, settings,
                                      lambda phone: conversation_id_for(phone, settings.conversation_id_key))
-        self.ats = open_ats(settings, load_seed=False)
+        self.ats = open_ats(settings)  # loads ATS_SEED_FILE at start-up, before any webhook or action needs it
         self._check_credentials()
         self.slack = (AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
                       if settings.slack_bot_token else None)

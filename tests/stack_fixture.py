@@ -25,6 +25,7 @@ PUBLIC_BASE_URL = "https://candidates.acme.example"
 TWILIO_NUMBER = "+16175550199"  # the company's SMS number
 SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documentation example
 WEB_JWT_SECRET = "careers-site-shared-secret-for-tests"
+ATS_WEBHOOK_SECRET = "generic-ats-webhook-secret-for-tests"
 RECRUITING_CHANNEL = "C0RECRUIT"
 FALLBACK_CHANNEL = "C0FALLBACK"
 
@@ -129,6 +130,10 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None,
         "WEB_JWT_SECRET": WEB_JWT_SECRET,
         "EMAIL_OUTBOX_DIR": str(workdir / "email-outbox"),  # no SMTP here: verification emails land in files
         "WEB_DEMO_LOGIN": "true",  # the demo page signs browser tests in as a candidate (?as=email)
+        "ATS_WEBHOOK_SECRET": ATS_WEBHOOK_SECRET,
+        # Deterministic at any hour of the day, and no recruiter nudges in other tests' Slack channels.
+        "QUIET_HOURS": "off",
+        "STALE_APPLICATION_DAYS": "0",
         **({"TWILIO_ACCOUNT_SID": twilio_api.account_sid, "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
             "TWILIO_API_BASE_URL": twilio_api.base_url} if twilio_api else {}),
         **(extra_env or {}),

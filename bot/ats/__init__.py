@@ -54,10 +54,13 @@ def open_ats(settings: Settings, load_seed: bool = True) -> ATS:
 
 def _hosted_company(settings: Settings, local: EmbeddedATS) -> Company:
     """Neither vendor API says the company's name or time zone: COMPANY_* settings, else the seed file's."""
-    try:
-        seeded = local.company()
-    except ATSUnavailable:
-        seeded = None
+    if settings.ats_seed_file is not None:
+        seeded = read_seed_file(settings.ats_seed_file).company  # whether or not it is loaded yet
+    else:
+        try:
+            seeded = local.company()
+        except ATSUnavailable:
+            seeded = None
     name = settings.company_name or (seeded.name if seeded else None)
     if not name:
         raise ATSConfigError("a hosted ATS needs the company's name: set COMPANY_NAME (and COMPANY_TIMEZONE) "

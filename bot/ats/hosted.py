@@ -22,6 +22,7 @@ from bot.ats.base import (
     ATS,
     Application,
     ATSError,
+    ATSUnavailable,
     Booking,
     Candidate,
     Company,
@@ -63,8 +64,12 @@ class NoteQueue(DurableQueue):
         for item in self.claim_due():
             try:
                 ats.add_note(item.fields["application_id"], item.fields["body"])
-            except ATSError as error:
+            except ATSUnavailable as error:  # at least once: a note lost in a timeout may appear twice
                 self.retry_later(item, str(error))
+                continue
+            except ATSError as error:  # refused (credentials, settings): retrying cannot help
+                logger.error("ATS note %s refused: %s", item.id, error)
+                self.finish(item.id, "failed", str(error))
                 continue
             self.finish(item.id, "sent")
             written += 1
@@ -129,7 +134,10 @@ class HostedATS:
         if local is None:
             return job
         stages = []
-        for stage in job.stages:
+        local_names = {stage.name.casefold() for stage in local.stages}
+        # Lever has one company-wide pipeline: where the seed lists the job's own stages, they define it.
+        pipeline = [s for s in job.stages if s.name.casefold() in local_names] or list(job.stages)
+        for stage in pipeline:
             known = local.stage_named(stage.name)
             stages.append(dataclasses.replace(
                 stage, interview=known.interview, description=stage.description or known.description,
