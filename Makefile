@@ -62,6 +62,7 @@ bench: model
 	$(BIN)/python bench/booking.py
 	$(BIN)/python bench/handoff.py
 	$(BIN)/python bench/web_chat.py
+	$(BIN)/python bench/status_updates.py
 
 lock:
 	$(PYTHON) scripts/lock.py
