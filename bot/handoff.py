@@ -104,11 +104,13 @@ class HandoffCard:
     stage: str | None = None
     recruiter_slack_id: str | None = None
     transcript: tuple[tuple[str, str], ...] = ()
+    recruiter_email: str | None = None  # found in Slack by email when the ATS has no Slack id (hosted ATSs)
 
     def as_json(self) -> str:
         return json.dumps({"reason": self.reason, "channel": self.channel, "candidate_name": self.candidate_name,
                            "role": self.role, "stage": self.stage, "recruiter_slack_id": self.recruiter_slack_id,
-                           "transcript": [list(turn) for turn in self.transcript]})
+                           "transcript": [list(turn) for turn in self.transcript],
+                           "recruiter_email": self.recruiter_email})
 
     @classmethod
     def from_json(cls, raw: str) -> HandoffCard:
@@ -191,6 +193,7 @@ def card_for(reason: str, channel: str, context: StatusContext | SchedulingConte
         reason, channel, candidate_name=context.candidate.name,
         role=chosen.job.title if chosen else None, stage=chosen.stage if chosen else None,
         recruiter_slack_id=chosen.recruiter.slack_user_id if chosen and chosen.recruiter else None,
+        recruiter_email=chosen.recruiter.email if chosen and chosen.recruiter else None,
         transcript=trim_transcript(transcript),
     ), chosen
 

@@ -62,6 +62,7 @@ stale_nudges_table = queue_table(
     sa.Column("application_id", sa.String, nullable=False),
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("recruiter_slack_id", sa.String),
+    sa.Column("recruiter_email", sa.String),  # found in Slack by email when the ATS has no Slack id
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("provider_id", sa.String),
     constraints=(sa.UniqueConstraint("application_id", "stage", name="one_nudge_per_stage"),),
@@ -237,6 +238,7 @@ class StatusUpdates:
                         conversation_id=f"application:{application.id}", application_id=application.id,
                         stage=application.stage, body=body,
                         recruiter_slack_id=application.recruiter.slack_user_id if application.recruiter else None,
+                        recruiter_email=application.recruiter.email if application.recruiter else None,
                         status="pending", due_at=to_db(now), next_attempt_at=to_db(now),
                         give_up_at=to_db(now + dt.timedelta(days=1)), attempts=0, created_at=to_db(now)))
                 queued += 1

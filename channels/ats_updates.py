@@ -23,7 +23,6 @@ from rasa.shared.core.events import SlotSet
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ats import ATSUnavailable, call_ats, open_ats
@@ -37,6 +36,7 @@ from bot.status_updates import SMS_CHANNEL, StatusUpdates, candidate_timezone
 from bot.store import open_state_db
 from channels.configured import ConfiguredChannel
 from channels.delivery import SMS_QUEUED, Doorbell, output_channel_for, run_with_server
+from channels.recruiter_slack import slack_error, recruiter_dm
 
 logger = logging.getLogger(__name__)
 UPDATE_ACTION = "action_send_status_update"
@@ -235,24 +235,19 @@ class ATSUpdates(ConfiguredChannel):
         assert self.slack is not None
         for item in self.updates.nudges.claim_due():
             try:
-                destination = await self._nudge_destination(item.fields.get("recruiter_slack_id"))
+                destination = await self._nudge_destination(item)
                 if destination is None:
                     self.updates.nudges.finish(item.id, "skipped", "no recruiter DM and no SLACK_HANDOFF_CHANNEL")
                     continue
                 posted = await self.slack.chat_postMessage(channel=destination, text=item.fields["body"],
                                                            unfurl_links=False)
             except Exception as error:  # Slack down or refusing: retried with backoff until the row's deadline
-                reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
-                self.updates.nudges.retry_later(item, str(reason))
+                self.updates.nudges.retry_later(item, slack_error(error))
                 continue
             self.updates.nudges.finish(item.id, "sent", provider_id=posted.get("ts"))
 
-    async def _nudge_destination(self, recruiter_slack_id: str | None) -> str | None:
+    async def _nudge_destination(self, item: QueuedItem) -> str | None:
         assert self.slack is not None
-        if recruiter_slack_id:
-            try:
-                return (await self.slack.conversations_open(users=recruiter_slack_id))["channel"]["id"]
-            except SlackApiError as error:
-                if error.response.get("error") not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
-                    raise
-        return self.settings.slack_handoff_channel
+        fields = item.fields
+        direct = await recruiter_dm(self.slack, fields.get("recruiter_slack_id"), fields.get("recruiter_email"))
+        return direct or self.settings.slack_handoff_channel

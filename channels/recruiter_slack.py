@@ -48,6 +48,27 @@ HANDOFF_SLOT = "handoff_active"
 TRANSIENT = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 
 
+async def recruiter_dm(client: AsyncWebClient, slack_user_id: str | None, email: str | None) -> str | None:
+    """The DM channel with a recruiter: by their Slack id from the ATS, else found by their email (hosted ATSs
+    know recruiters only by email; needs the users:read.email scope). None when Slack cannot reach them."""
+    if not slack_user_id and email:
+        try:
+            slack_user_id = (await client.users_lookupByEmail(email=email))["user"]["id"]
+        except SlackApiError as error:
+            if slack_error(error) not in ("users_not_found", "missing_scope", "user_not_found"):
+                raise
+            logger.info("recruiter not found in Slack by email (%s)", slack_error(error))
+    if not slack_user_id:
+        return None
+    try:
+        return (await client.conversations_open(users=slack_user_id))["channel"]["id"]
+    except SlackApiError as error:
+        if slack_error(error) not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
+            raise
+        logger.warning("cannot DM the recruiter (%s); posting to the recruiting channel", slack_error(error))
+        return None
+
+
 class ForbiddenUnlessSigned(AsyncRequestVerification):
     """Bolt's signing-secret check, answering 403 and logging no request body (it may hold personal data)."""
 
@@ -221,7 +242,7 @@ class RecruiterSlack(ConfiguredChannel):
             try:
                 ts = await self._send_to_slack(item, handoff)
             except Exception as error:  # any failure: this row is retried, the others still go
-                reason = _slack_error(error)
+                reason = slack_error(error)
                 (logger.info if reason in TRANSIENT or not isinstance(error, SlackApiError) else logger.warning)(
                     "Slack %s for handoff %s failed (%s); will retry", item.fields["kind"], handoff.id, reason)
                 self.desk.slack.retry_later(item, reason)
@@ -258,18 +279,9 @@ class RecruiterSlack(ConfiguredChannel):
 
     async def _card_destination(self, handoff: Handoff) -> str:
         """The candidate's own recruiter by DM when known to Slack, else the recruiting channel."""
-        recruiter = handoff.card.recruiter_slack_id
-        if recruiter:
-            try:
-                opened = await self.client.conversations_open(users=recruiter)
-                return opened["channel"]["id"]
-            except SlackApiError as error:
-                if _slack_error(error) not in ("user_not_found", "user_disabled", "cannot_dm_bot"):
-                    raise
-                logger.warning("handoff %s: cannot DM the recruiter (%s); posting to the recruiting channel",
-                               handoff.id, _slack_error(error))
-        assert self.settings.slack_handoff_channel
-        return self.settings.slack_handoff_channel
+        assert self.client is not None and self.settings.slack_handoff_channel
+        direct = await recruiter_dm(self.client, handoff.card.recruiter_slack_id, handoff.card.recruiter_email)
+        return direct or self.settings.slack_handoff_channel
 
     def _threads(self, handoff_id: int) -> list[tuple[str, str]]:
         """The card first, then any re-posts: every place the conversation is followed."""
@@ -325,7 +337,7 @@ class RecruiterSlack(ConfiguredChannel):
             await agent.processor.save_tracker(tracker)
 
 
-def _slack_error(error: Exception) -> str:
+def slack_error(error: Exception) -> str:
     if isinstance(error, SlackApiError):
         data = error.response.data
         return str(data.get("error") if isinstance(data, dict) and data.get("error")

@@ -18,6 +18,7 @@ https://api.slack.com/methods) and "Using the Slack Web API":
     Error: user_not_found.
   - conversations.open: users (comma-separated IDs); answers {"ok", "channel": {"id"}}.
     Errors: users_list_not_supplied, user_not_found.
+  - users.lookupByEmail: email; answers {"ok", "user": {...}} as users.info. Error: users_not_found.
 
 Tests can make it fail the next N requests (500 or a hang past the client's timeout) to check that
 nothing is lost or sent twice.
@@ -167,7 +168,8 @@ class FakeSlackAPI:
 
     def _methods(self) -> dict[str, Callable[[dict], dict]]:
         return {"auth.test": self._auth_test, "chat.postMessage": self._post_message, "chat.update": self._update,
-                "users.info": self._users_info, "conversations.open": self._conversations_open}
+                "users.info": self._users_info, "conversations.open": self._conversations_open,
+                "users.lookupByEmail": self._lookup_by_email}
 
     def _auth_test(self, params: dict) -> dict:
         return {"ok": True, "url": "https://fake.slack.example/", "team": "Acme", "user": "candidatebot",
@@ -222,6 +224,11 @@ class FakeSlackAPI:
             "deleted": False, "is_bot": False, "is_email_confirmed": user.get("email_confirmed", True),
             "profile": {"real_name": user.get("real_name", ""), "display_name": user.get("display_name", ""),
                         "email": user.get("email", "")}}}
+
+    def _lookup_by_email(self, params: dict) -> dict:
+        email = str(params.get("email") or "").strip().lower()
+        user_id = next((uid for uid, user in self.users.items() if str(user.get("email", "")).lower() == email), None)
+        return self._users_info({"user": user_id}) if user_id and email else {"ok": False, "error": "users_not_found"}
 
     def _conversations_open(self, params: dict) -> dict:
         users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
