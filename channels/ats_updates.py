@@ -36,7 +36,7 @@ from bot.status_updates import SMS_CHANNEL, StatusUpdates, candidate_timezone
 from bot.store import open_state_db
 from channels.configured import ConfiguredChannel
 from channels.delivery import SMS_QUEUED, Doorbell, output_channel_for, run_with_server
-from channels.recruiter_slack import slack_error, recruiter_dm
+from channels.recruiter_slack import recruiter_dm, slack_error
 
 logger = logging.getLogger(__name__)
 UPDATE_ACTION = "action_send_status_update"
