@@ -146,6 +146,10 @@ def test_greenhouse_stage_change_texts_the_candidate_once(gh_stack, greenhouse, 
     time.sleep(3)
     assert len(twilio_api.sent_to(DIEGO)) == before + 1
 
+    # "1" answers the update's numbered choice: booking starts, with the ATS's new stage.
+    reply = gh_stack.text(DIEGO, "1")
+    assert reply.status == 200 and stage in reply.text and "time" in reply.text.lower()
+
 
 def test_forged_greenhouse_webhook_is_refused(gh_stack, greenhouse, twilio_api) -> None:
     before = len(twilio_api.sent_to(JAMES))
