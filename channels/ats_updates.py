@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasa.core.channels.channel import UserMessage
-from rasa.shared.core.events import SlotSet
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -35,7 +34,7 @@ from bot.sms import SmsLedger, conversation_id_for
 from bot.status_updates import SMS_CHANNEL, StatusUpdates, candidate_timezone
 from bot.store import open_state_db
 from channels.configured import ConfiguredChannel
-from channels.delivery import SMS_QUEUED, Doorbell, output_channel_for, run_with_server
+from channels.delivery import SMS_QUEUED, Doorbell, output_channel_for, run_in_conversation, run_with_server
 from channels.recruiter_slack import recruiter_dm, slack_error
 
 logger = logging.getLogger(__name__)
@@ -188,11 +187,8 @@ class ATSUpdates(ConfiguredChannel):
                 self._postpone(item, wake)
                 return None
         output = output_channel_for(app, fields["channel"])
-        async with agent.lock_store.lock(item.conversation_id):
-            tracker = await agent.processor.fetch_tracker_and_update_session(item.conversation_id, output)
-            tracker.update(SlotSet(UPDATE_SLOT, fields["application_id"]))
-            await agent.processor.save_tracker(tracker)
-            await agent.execute_action(item.conversation_id, UPDATE_ACTION, output, "status_updates", 1.0)
+        await run_in_conversation(agent, item.conversation_id, UPDATE_ACTION, output, "status_updates",
+                                  {UPDATE_SLOT: fields["application_id"]})
         if fields["channel"] == SMS_CHANNEL:
             SMS_QUEUED.ring()
         if not getattr(output, "messages", None) and fields["channel"] == SMS_CHANNEL:

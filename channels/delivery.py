@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import SlotSet
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -81,6 +82,20 @@ def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
     return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
 
 
+async def run_in_conversation(agent, conversation_id: str, action: str, output: OutputChannel, policy: str,
+                              slots: dict[str, Any]) -> None:
+    """Run one of our actions in a conversation from outside a message (a reminder, a status update), under
+    the conversation lock, with `slots` set first; then listen, so the candidate's answer is read as a reply to
+    it (rules start from a listen: without it, "1" for a button of the message falls through to the fallback)."""
+    async with agent.lock_store.lock(conversation_id):
+        tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
+        for name, value in slots.items():
+            tracker.update(SlotSet(name, value))
+        await agent.processor.save_tracker(tracker)
+        await agent.execute_action(conversation_id, action, output, policy, 1.0)
+        await agent.execute_action(conversation_id, ACTION_LISTEN_NAME, output, policy, 1.0)
+
+
 class ScheduledDelivery(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
@@ -143,13 +158,8 @@ class ScheduledDelivery(ConfiguredChannel):
 
     async def _remind(self, app: Sanic, agent, item: QueuedItem) -> bool:
         output = output_channel_for(app, item.fields.get("channel"))
-        conversation_id = item.conversation_id
-        async with agent.lock_store.lock(conversation_id):
-            tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
-            tracker.update(SlotSet("reminder_booking", item.fields["booking_id"]))
-            tracker.update(SlotSet("reminder_lead_minutes", float(item.fields["lead_minutes"])))
-            await agent.processor.save_tracker(tracker)
-            await agent.execute_action(conversation_id, REMINDER_ACTION, output, "reminder_scheduler", 1.0)
+        await run_in_conversation(agent, item.conversation_id, REMINDER_ACTION, output, "reminder_scheduler", {
+            "reminder_booking": item.fields["booking_id"], "reminder_lead_minutes": float(item.fields["lead_minutes"])})
         return bool(getattr(output, "messages", None))
 
     # --- SMS outbox ------------------------------------------------------------------------------
