@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from bot.ats import ATSConfigError, EmbeddedATS, open_ats
@@ -19,7 +23,7 @@ from bot.ats.http import ATSAuthError
 from bot.ats.lever import LeverATS
 from bot.ats.seed import read_seed_file
 from bot.clock import UTC
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 from bot.store import open_state_db
 from tests.fakes.greenhouse_api import FakeGreenhouseAPI
 from tests.fakes.lever_api import FakeLeverAPI
@@ -152,3 +156,37 @@ def test_open_ats_names_what_is_missing_or_wrong(tmp_path: Path, greenhouse) -> 
                                greenhouse_base_url=greenhouse.base_url + "/v1"))
     with pytest.raises(ATSAuthError, match="GREENHOUSE_API_KEY"):
         wrong.check_credentials()
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def test_cli_ats_connect_says_whether_the_credentials_work(tmp_path: Path, greenhouse) -> None:
+    env = {"ATS_BACKEND": "greenhouse", "GREENHOUSE_BASE_URL": greenhouse.base_url + "/v1",
+           "ATS_DATABASE": str(tmp_path / "ats.db"), "STATE_DATABASE": str(tmp_path / "state.db"),
+           "ATS_SEED_FILE": str(SEED_FILE)}
+    good = _cli("ats", "connect", env={**env, "GREENHOUSE_API_KEY": greenhouse.api_key})
+    assert good.returncode == 0, good.stderr
+    assert "connected; Acme Robotics, 5 jobs" in good.stdout
+    bad = _cli("ats", "connect", env={**env, "GREENHOUSE_API_KEY": "not-the-key"})
+    assert bad.returncode == 1 and "GREENHOUSE_API_KEY" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _cli("ats", "connect", env={**env, "GREENHOUSE_API_KEY": ""})
+    assert missing.returncode == 1 and "needs GREENHOUSE_API_KEY" in missing.stderr
+
+
+def test_cli_ats_move_queues_the_update(tmp_path: Path) -> None:
+    env = {"ATS_DATABASE": str(tmp_path / "ats.db"), "STATE_DATABASE": str(tmp_path / "state.db"),
+           "ATS_BACKEND": "embedded"}
+    EmbeddedATS(tmp_path / "ats.db").load_seed(SEED)
+    application = seed_application("c1", "j1")
+    moved = _cli("ats", "move", application.id, "Onsite Loop", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert EmbeddedATS(tmp_path / "ats.db").get_application(application.id).stage == "Onsite Loop"
+    events = NoteQueue(open_state_db(tmp_path / "state.db"))  # any queue reads the same database
+    with events.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT source, application_id, status FROM ats_events")).all()
+    assert rows == [("cli", application.id, "pending")]
+    wrong = _cli("ats", "move", application.id, "Lunch", env=env)
+    assert wrong.returncode == 1 and "has no stage 'Lunch'" in wrong.stderr
