@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test venv model lint validate stories nlu-report bench lock clean widget chromium
+.PHONY: run test venv model lint validate stories nlu-report bench lock clean widget chromium redis
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,16 @@ chromium:
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# Debian's redis-server, which the scale-out tests start themselves (two Rasa replicas sharing it).
+redis:
+	@command -v redis-server >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
+
 # The built widget is committed; rebuild it after changing widget/src.
 widget:
 	cd widget && npm ci --no-audit --no-fund && npm run build
 
-test: model chromium
+test: model chromium redis
 	$(MAKE) lint validate
 	$(BIN)/python -m pytest
 	$(MAKE) stories
