@@ -76,6 +76,34 @@ def test_email_posting_and_archived_filters(lever):
     assert len(active) + len(archived) == len(lever.opportunities)
 
 
+def test_updated_at_filters_are_inclusive_milliseconds(lever):
+    moments = sorted({o["updatedAt"] for o in lever.opportunities})
+    middle = moments[len(moments) // 2]
+    since = _all(lever, "/opportunities", updated_at_start=middle)
+    until = _all(lever, "/opportunities", updated_at_end=middle)
+    assert since and all(o["updatedAt"] >= middle for o in since)
+    assert until and all(o["updatedAt"] <= middle for o in until)
+    assert len(since) + len(until) == len(lever.opportunities) + sum(o["updatedAt"] == middle
+                                                                      for o in lever.opportunities)
+    exactly = _all(lever, "/opportunities", updated_at_start=middle, updated_at_end=middle)
+    assert {o["id"] for o in exactly} == {o["id"] for o in lever.opportunities if o["updatedAt"] == middle}
+    assert _get(lever, "/opportunities", updated_at_start="yesterday").status_code == 400
+
+
+def test_expand_applications_replaces_the_ids_with_the_applications(lever):
+    priya_id = lever.ids["opportunity:c1-j1-0"]
+    plain = _get(lever, f"/opportunities/{priya_id}").json()["data"]
+    assert plain["applications"] == [lever.ids["application:c1-j1-0"]]
+    expanded = _get(lever, f"/opportunities/{priya_id}", expand="applications").json()["data"]
+    [application] = expanded["applications"]
+    assert application == _get(lever, f"/opportunities/{priya_id}/applications").json()["data"][0]
+    assert application["posting"] == lever.ids["posting:j1"]
+    listed = _all(lever, "/opportunities", expand="applications", limit=5)
+    assert all(isinstance(a, dict) and a["opportunityId"] == o["id"] for o in listed for a in o["applications"])
+    assert [len(o["applications"]) for o in listed] == [len(o["applications"]) for o in lever.opportunities]
+    assert all(isinstance(a, str) for o in lever.opportunities for a in o["applications"])  # stored as ids still
+
+
 def test_429_with_retry_after_then_success(lever):
     lever.fail_next(1, "429")
     limited = _get(lever, "/stages")

@@ -1,14 +1,16 @@
-"""What only the Lever adapter does: archive reasons as statuses, phones stored as typed, Lever's page
-tokens, expanded applications, notes written as a user, and its settings. The shared behaviour is in
-tests/test_ats_contract.py; these run against the same fake Lever API (tests/fakes/lever_api.py)."""
+"""What only the Lever adapter does: archive reasons as statuses, phones stored as typed and the phone index,
+Lever's page tokens, expanded applications, notes written as a user, and its settings. The shared behaviour is
+in tests/test_ats_contract.py; these run against the same fake Lever API (tests/fakes/lever_api.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -21,6 +23,14 @@ from tests.fakes.lever_api import WITHDREW_REASON, FakeLeverAPI
 
 SEED = yaml.safe_load((PROJECT_ROOT / "data" / "demo" / "ats_seed.yml").read_text())
 COMPANY = Company(name="Acme Robotics", timezone="America/New_York")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture()
@@ -53,6 +63,15 @@ def add_reason(fake: FakeLeverAPI, text: str, kind: str) -> str:
 def queries(fake: FakeLeverAPI, method: str = "GET") -> list[tuple[str, dict[str, list[str]]]]:
     parsed = [urllib.parse.urlsplit(path) for logged_method, path in fake.requests_log if logged_method == method]
     return [(url.path, urllib.parse.parse_qs(url.query)) for url in parsed]
+
+
+def opportunities_of(fake: FakeLeverAPI, seed_candidate: str) -> list[dict]:
+    return [o for o in fake.opportunities if o["contact"] == fake.ids[f"contact:{seed_candidate}"]]
+
+
+def index_reads(fake: FakeLeverAPI) -> list[dict[str, list[str]]]:
+    """The opportunity lists read for the phone index (re-reads of a hit ask for a contact_id)."""
+    return [query for path, query in queries(fake) if path == "/v1/opportunities" and "contact_id" not in query]
 
 
 # --- statuses from archive reasons ----------------------------------------------------------------------------
@@ -117,8 +136,13 @@ def test_a_foreign_number_typed_without_country_code_matches_that_country(fake: 
     for found in fake.opportunities:
         if found["contact"] == fake.ids["contact:c9"]:
             found["phones"] = [{"type": "mobile", "value": "0151 12345678"}]  # not a valid US number
-    lena = lever(fake).find_candidate_by_phone("+4915112345678")
-    assert lena is not None and lena.name == "Lena Fischer"
+    ats = lever(fake)
+    lena = ats.find_candidate_by_phone("+4915112345678")
+    assert lena is not None and (lena.name, lena.phone) == ("Lena Fischer", "+4915112345678")
+    before = len(fake.requests_log)
+    assert ats.find_candidate_by_phone("+16175555678") is None  # same last digits, but a US number: not her
+    assert ats.find_candidate_by_phone("+4915112340000") is None
+    assert len(fake.requests_log) == before
 
 
 def test_a_phone_or_email_shared_by_two_contacts_finds_no_one(fake: FakeLeverAPI) -> None:
@@ -132,12 +156,143 @@ def test_a_phone_or_email_shared_by_two_contacts_finds_no_one(fake: FakeLeverAPI
     assert ats.find_candidate_by_phone("+16175550102").name == "James Carter"
 
 
-def test_phone_lookup_reads_every_page_because_lever_cannot_filter_by_phone(fake: FakeLeverAPI) -> None:
+def test_the_first_phone_lookup_reads_every_page_because_lever_cannot_filter_by_phone(fake: FakeLeverAPI) -> None:
     ats = lever(fake, page_size=5)
     assert ats.find_candidate_by_phone("+16175550199") is None
     pages = [query for path, query in queries(fake) if path == "/v1/opportunities"]
     assert len(pages) == 3  # 12 opportunities, 5 a page
     assert all("phone" not in query for query in pages)
+
+
+# --- the phone index --------------------------------------------------------------------------------------
+
+
+def test_later_phone_lookups_use_the_index_and_reread_only_the_hit(fake: FakeLeverAPI) -> None:
+    ats = lever(fake, clock=Clock(), page_size=5)
+    assert ats.find_candidate_by_phone("+16175550101").name == "Priya Nair"
+    assert len(fake.requests_log) == 3 + 1  # every page, then the hit re-read
+
+    before = len(fake.requests_log)
+    james = ats.find_candidate_by_phone("+16175550102")  # typed "(617) 555-0102", on two opportunities
+    assert james is not None and (james.name, james.phone) == ("James Carter", "+16175550102")
+    [(path, query)] = queries(fake)[before:]  # one request: the hit re-read, for its contact
+    assert path == "/v1/opportunities" and query["contact_id"] == [fake.ids["contact:c2"]]
+
+    before = len(fake.requests_log)
+    assert ats.find_candidate_by_phone("+16175550199") is None  # a number nobody has costs no request
+    assert ats.find_candidate_by_phone("+16175550101").name == "Priya Nair"
+    assert len(fake.requests_log) - before == 1
+    assert len(index_reads(fake)) == 3
+
+
+def test_a_new_opportunity_is_found_once_the_index_is_brought_up_to_date(fake: FakeLeverAPI) -> None:
+    clock = Clock()
+    ats = lever(fake, clock=clock, phone_index_seconds=60, phone_rebuild_seconds=3600)
+    assert ats.find_candidate_by_phone("+16175550199") is None
+    newest = max(o["updatedAt"] for o in fake.opportunities)
+    added = {**opportunities_of(fake, "c7")[0], "id": str(uuid.uuid4()), "contact": str(uuid.uuid4()),
+             "name": "Ada Brooks", "emails": ["ada@example.com"],
+             "phones": [{"type": "mobile", "value": "617-555-0199"}],
+             "createdAt": newest + 5_000, "updatedAt": newest + 5_000}
+    fake.opportunities.append(added)
+
+    # Not known before the index is due ...
+    clock.now += 59
+    assert ats.find_candidate_by_phone("+16175550199") is None
+    assert len(index_reads(fake)) == 1
+    # ... then one request for what changed since the newest update seen (on Lever's clock), and the re-read.
+    clock.now += 2
+    before = len(fake.requests_log)
+    ada = ats.find_candidate_by_phone("+16175550199")
+    assert ada is not None and (ada.id, ada.name, ada.phone) == (added["contact"], "Ada Brooks", "+16175550199")
+    assert len(fake.requests_log) - before == 2
+    refresh = index_reads(fake)[-1]
+    assert int(refresh["updated_at_start"][0]) <= newest  # from the newest seen, with some overlap
+    assert len(index_reads(fake)) == 2
+
+
+def test_an_edited_number_is_found_after_the_refresh(fake: FakeLeverAPI) -> None:
+    clock = Clock()
+    ats = lever(fake, clock=clock)
+    assert ats.find_candidate_by_phone("+16175550199") is None
+    for found in opportunities_of(fake, "c7"):
+        found["phones"] = [{"type": "mobile", "value": "(617) 555-0199"}]
+        found["updatedAt"] = max(o["updatedAt"] for o in fake.opportunities) + 1
+    clock.now += 61
+    assert ats.find_candidate_by_phone("+16175550199").name == "Nora Quinn"
+
+
+def test_the_index_is_rebuilt_from_every_page_now_and_then(fake: FakeLeverAPI) -> None:
+    clock = Clock()
+    ats = lever(fake, clock=clock, page_size=5, phone_index_seconds=60, phone_rebuild_seconds=3600)
+    ats.warm_phone_index()
+    assert len(index_reads(fake)) == 3
+    for found in opportunities_of(fake, "c7"):
+        found["phones"] = [{"type": "mobile", "value": "+1 617 555 0199"}]  # updatedAt not moved
+    clock.now += 61
+    assert ats.find_candidate_by_phone("+16175550199") is None  # the refresh cannot see it ...
+    assert len(index_reads(fake)) == 4 and "updated_at_start" in index_reads(fake)[-1]
+    clock.now += 3600
+    assert ats.find_candidate_by_phone("+16175550199").name == "Nora Quinn"  # ... the rebuild does
+    assert [query for query in index_reads(fake)[4:] if "updated_at_start" not in query] == index_reads(fake)[4:]
+    assert len(index_reads(fake)) == 4 + 3
+
+
+def test_a_number_removed_since_the_index_was_built_finds_nobody(fake: FakeLeverAPI) -> None:
+    ats = lever(fake, clock=Clock())
+    assert ats.find_candidate_by_phone("+16175550101").name == "Priya Nair"
+    for found in opportunities_of(fake, "c1"):
+        found["phones"] = []  # the index still has it (updatedAt not moved); the profile no longer does
+    assert ats.find_candidate_by_phone("+16175550101") is None
+    before = len(fake.requests_log)
+    assert ats.find_candidate_by_phone("+16175550101") is None
+    assert len(fake.requests_log) == before  # the re-read put the index right
+
+
+def test_a_number_moved_to_someone_else_finds_them(fake: FakeLeverAPI) -> None:
+    clock = Clock()
+    ats = lever(fake, clock=clock)
+    assert ats.find_candidate_by_phone("+16175550101").name == "Priya Nair"
+    for found in opportunities_of(fake, "c1"):
+        found["phones"] = []
+    for found in opportunities_of(fake, "c7"):
+        found["phones"] = [{"type": "mobile", "value": "+16175550101"}]
+        found["updatedAt"] = max(o["updatedAt"] for o in fake.opportunities) + 1
+    assert ats.find_candidate_by_phone("+16175550101") is None  # not yet known to be Nora's: nobody
+    clock.now += 61
+    assert ats.find_candidate_by_phone("+16175550101").name == "Nora Quinn"
+
+
+def test_a_number_that_becomes_shared_by_two_contacts_finds_no_one(fake: FakeLeverAPI) -> None:
+    clock = Clock()
+    ats = lever(fake, clock=clock)
+    assert ats.find_candidate_by_phone("+16175550101").name == "Priya Nair"
+    for found in opportunities_of(fake, "c3"):
+        found["phones"] = [{"type": "home", "value": "+1 (617) 555-0101"}]
+        found["updatedAt"] = max(o["updatedAt"] for o in fake.opportunities) + 1
+    clock.now += 61
+    before = len(fake.requests_log)
+    assert ats.find_candidate_by_phone("+16175550101") is None
+    assert len(fake.requests_log) - before == 2  # the refresh, and one re-read for both contacts
+    assert sorted(queries(fake)[-1][1]["contact_id"]) == sorted([fake.ids["contact:c1"], fake.ids["contact:c3"]])
+
+
+def test_concurrent_first_lookups_build_the_index_once(fake: FakeLeverAPI) -> None:
+    ats = lever(fake, clock=Clock(), page_size=5)
+    numbers = {"+16175550101": "Priya Nair", "+16175550102": "James Carter", "+4915112345678": "Lena Fischer",
+               "+16175550199": None}
+    start = threading.Barrier(8)
+
+    def look_up(number: str) -> str | None:
+        start.wait()
+        found = ats.find_candidate_by_phone(number)
+        return found.name if found else None
+
+    wanted = [*numbers] * 2
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(look_up, wanted))
+    assert answers == [numbers[n] for n in wanted]
+    assert len(index_reads(fake)) == 3  # one build, whoever came first
 
 
 def test_a_number_that_is_not_one_costs_no_request(fake: FakeLeverAPI) -> None:
@@ -194,14 +349,33 @@ def test_a_candidate_with_no_posting_has_no_applications(fake: FakeLeverAPI) -> 
 
 
 def test_expanded_applications_need_no_extra_request(fake: FakeLeverAPI) -> None:
-    applications = {a["id"]: a for a in fake.applications}
-    for found in fake.opportunities:  # as Lever answers with expand=applications
-        found["applications"] = [applications[i] for i in found["applications"]]
     ats = lever(fake)
     [application] = ats.applications_for(fake.ids["contact:c1"])
     assert application.job.id == fake.ids["posting:j1"]
+    assert ats.get_application(application.id).job.id == fake.ids["posting:j1"]
     assert not any(path.endswith("/applications") for path, _ in queries(fake))
-    assert all(query.get("expand") == ["applications"] for path, query in queries(fake) if path == "/v1/opportunities")
+    assert all(query.get("expand") == ["applications"] for path, query in queries(fake)
+               if path.startswith("/v1/opportunities"))
+
+
+def test_active_applications_read_pages_of_opportunities_only(fake: FakeLeverAPI) -> None:
+    ats = lever(fake, page_size=3)
+    active = ats.active_applications()
+    assert len(active) == sum(o["archived"] is None and bool(o["applications"]) for o in fake.opportunities)
+    assert {a.job.id for a in active} <= {p["id"] for p in fake.postings}
+    opportunity_reads = [(path, query) for path, query in queries(fake) if path.startswith("/v1/opportunities")]
+    assert len(opportunity_reads) == 3  # 8 active opportunities, 3 a page: no read per opportunity
+    assert all(path == "/v1/opportunities" and query["expand"] == ["applications"]
+               for path, query in opportunity_reads)
+
+
+def test_an_answer_without_expanded_applications_reads_them_separately(fake: FakeLeverAPI,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake, "_with_applications", lambda found: found)  # a Lever that ignored `expand`
+    [application] = lever(fake).applications_for(fake.ids["contact:c1"])
+    assert application.job.id == fake.ids["posting:j1"]
+    assert [path for path, _ in queries(fake) if path.endswith("/applications")] == [
+        f"/v1/opportunities/{fake.ids['opportunity:c1-j1-0']}/applications"]
 
 
 def test_a_deactivated_recruiter_is_nobody_to_contact(fake: FakeLeverAPI) -> None:

@@ -13,13 +13,15 @@ How Lever's model maps onto ours:
   and no candidate time zone.
 
 Finding a candidate by phone: the opportunities endpoint filters by email and contact_id but not by phone,
-and Lever stores phone numbers as typed ("(617) 555-0102"). So a phone lookup reads every opportunity, page
-by page, and compares numbers in E.164 form; on large accounts that is many requests (Lever allows about
-10 a second), the price of not having a phone index. A number or email that matches more than one contact
-answers None: guessing between two people would tell one of them about the other.
+and Lever stores phone numbers as typed ("(617) 555-0102"). So the adapter keeps an in-memory index of every
+opportunity's numbers in E.164 (see find_candidate_by_phone) and re-reads a hit from Lever before answering.
+A number or email that matches more than one contact answers None: guessing between two people would tell
+one of them about the other.
 
 Job data (postings, stages, archive reasons, users) is cached for `job_cache_seconds`; candidates and
-opportunities are always read fresh. Nothing personal is logged.
+opportunities are always read fresh (the phone index holds numbers and ids, never a record). Lists of
+opportunities ask for `expand=applications`, so an application's posting needs no request of its own.
+Nothing personal is logged.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 from bot.ats.base import (
     Application,
@@ -54,13 +60,22 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # Lever ids are UUIDs; anythin
 _WORKPLACE_TYPES = {"onsite": "onsite", "on-site": "onsite", "in-office": "onsite",
                     "hybrid": "hybrid", "remote": "remote"}
 _YEARLY_INTERVALS = {None, "", "per-year-salary"}  # the assistant words pay as "a year"
+# An update saved just before the newest one seen may reach Lever's lists after it: each refresh asks again
+# for this much before the newest `updatedAt` it has seen.
+REFRESH_OVERLAP_MS = 60_000
 
 
 class LeverATS:
-    """Read candidates, opportunities and postings from Lever; write notes as the user `perform_as`."""
+    """Read candidates, opportunities and postings from Lever; write notes as the user `perform_as`.
+
+    The phone index (see find_candidate_by_phone) is brought up to date when it is older than
+    `phone_index_seconds`, and rebuilt from every page every `phone_rebuild_seconds`. `clock` is for tests.
+    """
 
     def __init__(self, client: ApiClient, company: Company, *, perform_as: str | None = None,
-                 page_size: int = 100, job_cache_seconds: float = 300.0, phone_region: str = "US") -> None:
+                 page_size: int = 100, job_cache_seconds: float = 300.0, phone_region: str = "US",
+                 phone_index_seconds: float = 60.0, phone_rebuild_seconds: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
         self.client = client
@@ -72,8 +87,14 @@ class LeverATS:
             self._zone: dt.tzinfo = ZoneInfo(company.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             self._zone = dt.timezone.utc
-        self._jobs: TTLCache[Any] = TTLCache(job_cache_seconds)  # postings, stages, archive reasons
-        self._users: TTLCache[Recruiter | None] = TTLCache(job_cache_seconds)
+        self._jobs: TTLCache[Any] = TTLCache(job_cache_seconds, clock)  # postings, stages, archive reasons
+        self._users: TTLCache[Recruiter | None] = TTLCache(job_cache_seconds, clock)
+        self.phone_index_seconds = phone_index_seconds
+        self.phone_rebuild_seconds = phone_rebuild_seconds
+        self._clock = clock
+        self._phone_index: _PhoneIndex | None = None
+        self._phone_index_update = threading.Lock()  # held by the one thread reading Lever for the index
+        self._phone_index_data = threading.Lock()  # held briefly to read or change the index's entries
 
     @classmethod
     def from_settings(cls, settings: Settings, company: Company) -> LeverATS:
@@ -96,15 +117,45 @@ class LeverATS:
         return self._company
 
     def find_candidate_by_phone(self, phone_e164: str) -> Candidate | None:
+        """The contact with this number, through an index of every opportunity's numbers.
+
+        Lever cannot search by phone and keeps numbers as typed. So the first lookup pages through every
+        opportunity and keeps, in memory, each number in E.164 (read in `phone_region`) with the ids of the
+        opportunities and contacts that carry it: numbers and ids, nothing else. A number that cannot be read
+        without a country code is kept only as its last four digits, to be checked against a caller from
+        another country (a German mobile typed "0151 12345678" is +49 151 12345678 when texting from Germany).
+        When the index is older than `phone_index_seconds`, one request for the opportunities updated since
+        (updated_at_start, from the newest updatedAt seen, so on Lever's clock) brings it up to date; every
+        `phone_rebuild_seconds` it is rebuilt from every page, catching what did not move updatedAt (a deleted
+        opportunity, an edit Lever does not count as an update). While one thread brings the index up to
+        date, the others answer from the index they have; only the very first lookup waits for every page
+        (call warm_phone_index at start-up for a large account).
+        Every hit is re-read from Lever (one request for all the contacts it names) and counts only if the
+        number is still on the contact, so a number removed from a profile never reveals that profile; a
+        number added within the last `phone_index_seconds` is not found yet (the sender is treated as unknown
+        and can verify by email instead).
+        """
         wanted = normalise_phone(phone_e164, self.phone_region)
         if wanted is None:
             return None
         hint = region_of(wanted)  # a number stored without country code may be the candidate's own country's
+        tail = _last_digits(wanted, self.phone_region) if hint and hint != self.phone_region else None
+        index = self._current_phone_index()
+        with self._phone_index_data:
+            contact_of = index.opportunities_with(wanted, tail)
+        if not contact_of:
+            return None
         matches: dict[str, dict] = {}
-        for opportunity in self._pages("opportunities", {}):
+        reread = list(self._pages("opportunities", {"contact_id": sorted(set(contact_of.values()))}))
+        for opportunity in reread:
             if opportunity.get("contact") and any(self._e164(raw, hint) == wanted
                                                   for raw in _phone_values(opportunity)):
                 matches.setdefault(str(opportunity["contact"]), opportunity)
+        with self._phone_index_data:  # what was just read is newer than what the index had
+            for opportunity_id in contact_of.keys() - {str(o.get("id")) for o in reread}:
+                index.remove(opportunity_id)
+            for opportunity in reread:
+                self._index(index, opportunity)
         return self._only_candidate(matches, "phone", phone=wanted)
 
     def find_candidate_by_email(self, email: str) -> Candidate | None:
@@ -189,6 +240,76 @@ class LeverATS:
         return Candidate(id=str(opportunity["contact"]), name=_text(opportunity.get("name")).strip(),
                          email=email or (emails[0] if emails else None), phone=phone)
 
+    # --- the phone index ------------------------------------------------------------------------------
+
+    def warm_phone_index(self) -> None:
+        """Build the phone index now (at start-up), so no candidate's first text waits for every page."""
+        self._current_phone_index()
+
+    def _current_phone_index(self) -> _PhoneIndex:
+        index = self._phone_index
+        if index is not None and not self._phone_index_due(index, self._clock()):
+            return index
+        # Only the first lookup waits for the index; later ones use the one there is while another thread
+        # updates it (never more than one reading Lever for it at a time).
+        if not self._phone_index_update.acquire(blocking=index is None):
+            assert index is not None
+            return index
+        try:
+            index, now = self._phone_index, self._clock()
+            if index is None or now - index.built_at >= self.phone_rebuild_seconds:
+                index = self._phone_index = self._build_phone_index(now)  # swapped in only once every page is read
+            elif now - index.refreshed_at >= self.phone_index_seconds:
+                self._refresh_phone_index(index, now)
+            return index
+        finally:
+            self._phone_index_update.release()
+
+    def _phone_index_due(self, index: _PhoneIndex, now: float) -> bool:
+        return (now - index.built_at >= self.phone_rebuild_seconds
+                or now - index.refreshed_at >= self.phone_index_seconds)
+
+    def _build_phone_index(self, now: float) -> _PhoneIndex:
+        index = _PhoneIndex(built_at=now)
+        for opportunity in self._pages("opportunities", {}):
+            self._index(index, opportunity)
+            index.saw_update(opportunity.get("updatedAt"))
+        logger.info("Lever phone index built: %d opportunities with numbers", index.size())
+        return index
+
+    def _refresh_phone_index(self, index: _PhoneIndex, now: float) -> None:
+        since = ({"updated_at_start": max(0, index.watermark - REFRESH_OVERLAP_MS)}
+                 if index.watermark is not None else {})
+        newest = index.watermark
+        changed = 0
+        for opportunity in self._pages("opportunities", since):
+            with self._phone_index_data:
+                self._index(index, opportunity)
+            updated = opportunity.get("updatedAt")
+            if _is_millis(updated) and (newest is None or updated > newest):
+                newest = updated
+            changed += 1
+        # Only now: Lever does not promise its pages in updatedAt order, so a failure half-way must not skip any.
+        index.saw_update(newest)
+        index.refreshed_at = now
+        logger.debug("Lever phone index updated: %d opportunities changed", changed)
+
+    def _index(self, index: _PhoneIndex, opportunity: dict) -> None:
+        if not opportunity.get("id"):
+            return
+        numbers: list[str] = []
+        tails: list[str] = []
+        for raw in _phone_values(opportunity):
+            number = normalise_phone(raw, self.phone_region)
+            tail = _last_digits(raw, self.phone_region) if number is None else None
+            numbers.extend([number] if number else [])
+            tails.extend([tail] if tail else [])
+        contact = opportunity.get("contact")
+        if contact and (numbers or tails):
+            index.put(str(opportunity["id"]), str(contact), numbers, tails)
+        else:
+            index.remove(str(opportunity["id"]))
+
     def _e164(self, raw: str, hint_region: str | None = None) -> str | None:
         number = normalise_phone(raw, self.phone_region)
         if number is None and hint_region and hint_region != self.phone_region:
@@ -260,7 +381,7 @@ class LeverATS:
         return "rejected"
 
     def _date(self, millis: Any) -> dt.date | None:
-        if not isinstance(millis, int | float) or isinstance(millis, bool):
+        if not _is_millis(millis):
             return None
         return dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc).astimezone(self._zone).date()
 
@@ -340,6 +461,50 @@ class LeverATS:
             seen.add(offset)
 
 
+class _PhoneIndex:
+    """E.164 numbers -> the ids of the opportunities that carry them and of their contacts; nothing else.
+
+    Numbers that cannot be read without a country code are kept as their last four digits only. `watermark`
+    is the newest `updatedAt` seen (Lever's clock, milliseconds). Callers hold the adapter's data lock.
+    """
+
+    def __init__(self, built_at: float) -> None:
+        self.built_at = self.refreshed_at = built_at
+        self.watermark: int | None = None
+        self._by_number: dict[str, set[str]] = {}
+        self._by_tail: dict[str, set[str]] = {}
+        self._entries: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}  # id -> contact, numbers, tails
+
+    def put(self, opportunity_id: str, contact_id: str, numbers: Iterable[str], tails: Iterable[str]) -> None:
+        self.remove(opportunity_id)
+        entry = (contact_id, tuple(dict.fromkeys(numbers)), tuple(dict.fromkeys(tails)))
+        self._entries[opportunity_id] = entry
+        for number in entry[1]:
+            self._by_number.setdefault(number, set()).add(opportunity_id)
+        for tail in entry[2]:
+            self._by_tail.setdefault(tail, set()).add(opportunity_id)
+
+    def remove(self, opportunity_id: str) -> None:
+        _, numbers, tails = self._entries.pop(opportunity_id, ("", (), ()))
+        for keyed, keys in ((self._by_number, numbers), (self._by_tail, tails)):
+            for key in keys:
+                keyed[key].discard(opportunity_id)
+                if not keyed[key]:
+                    del keyed[key]
+
+    def opportunities_with(self, number: str, tail: str | None) -> dict[str, str]:
+        """Opportunity id -> contact id, for the number (and, for a caller from abroad, its last digits)."""
+        found = self._by_number.get(number, set()) | (self._by_tail.get(tail, set()) if tail else set())
+        return {opportunity_id: self._entries[opportunity_id][0] for opportunity_id in found}
+
+    def saw_update(self, updated_at: Any) -> None:
+        if _is_millis(updated_at) and (self.watermark is None or updated_at > self.watermark):
+            self.watermark = int(updated_at)
+
+    def size(self) -> int:
+        return len(self._entries)
+
+
 # --- helpers -------------------------------------------------------------------------------------------
 
 
@@ -362,6 +527,19 @@ def _ref(value: Any) -> str | None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _is_millis(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _last_digits(raw: str, region: str) -> str | None:
+    """The last four digits of the national number: what a number typed without its country code keeps."""
+    try:
+        national = str(phonenumbers.parse(raw, region).national_number)
+    except phonenumbers.NumberParseException:
+        return None
+    return national[-4:] if len(national) >= 4 else None
 
 
 def _phone_values(opportunity: dict) -> list[str]:

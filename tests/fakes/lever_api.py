@@ -11,10 +11,15 @@ Built from Lever's public API documentation (https://hire.lever.co/developer/doc
     copied from the previous page's `next`; a page is {"data": [...], "hasNext": bool, "next": token}
     (`next` only while hasNext is true).
   * GET /opportunities (filters email, posting_id, stage_id, contact_id, archived, archive_reason_id;
-    a repeated parameter means "any of"), GET /opportunities/:id, GET /opportunities/:id/applications[/:id],
+    a repeated parameter means "any of"; updated_at_start/updated_at_end, milliseconds, keep the
+    opportunities whose `updatedAt` is at or after / at or before them), GET /opportunities/:id,
+    GET /opportunities/:id/applications[/:id],
     GET and POST /opportunities/:id/notes (POST needs ?perform_as=<user id>, body {value, secret?, score?},
     answers {"data": {"noteId": ...}}), GET /postings[/:id], /stages[/:id], /users[/:id],
     /archive_reasons[/:id]. Timestamps are milliseconds since the Unix epoch.
+  * Expansion ("Customizing the Response"): `expand=applications` on GET /opportunities and
+    GET /opportunities/:id answers each opportunity with its `applications` ids replaced by the
+    application objects, as GET /opportunities/:id/applications lists them (other expands are ignored).
 
 An opportunity is one candidacy of a contact (a person): a candidate who applied to two jobs is two
 opportunities sharing one `contact`. Opportunities leave the pipeline by being archived with a reason
@@ -23,8 +28,9 @@ opportunities sharing one `contact`. Opportunities leave the pipeline by being a
 Tests can make it fail the next N requests ("500", "429" or "hang" past the client's timeout).
 
 Not confirmed from the documentation reachable here, so chosen: the error `code` strings, whether Lever sends
-Retry-After with a 429, 201 (not 200) for a created note, 400 for a note without perform_as, and the
-salaryRange and note fields.
+Retry-After with a 429, 201 (not 200) for a created note, 400 for a note without perform_as, 400 for an
+updated_at_start/end that is not a whole number, both bounds inclusive, and the salaryRange and note fields.
+This fake never moves `updatedAt` by itself (not even for a note): a test that edits an opportunity sets it.
 """
 
 from __future__ import annotations
@@ -157,12 +163,19 @@ class FakeLeverAPI:
         if not parts or parts[0] != "opportunities":
             return _not_found("route", "/v1/" + "/".join(parts))
         if method == "GET" and len(parts) == 1:
-            return _page([o for o in self.opportunities if _matches(o, query, self.applications)], query)
+            for bound in ("updated_at_start", "updated_at_end"):
+                if any(not value.strip().isdigit() for value in query.get(bound, [])):
+                    return 400, _error("BadRequestError", f"{bound} must be a timestamp in milliseconds")
+            status, body = _page([o for o in self.opportunities if _matches(o, query, self.applications)], query)
+            if status == 200 and _expands(query, "applications"):
+                body["data"] = [self._with_applications(o) for o in body["data"]]
+            return status, body
         opportunity = next((o for o in self.opportunities if o["id"] == parts[1]), None) if len(parts) > 1 else None
         if opportunity is None:
             return _not_found("opportunity", parts[1] if len(parts) > 1 else "")
         if method == "GET" and len(parts) == 2:
-            return 200, {"data": opportunity}
+            return 200, {"data": self._with_applications(opportunity) if _expands(query, "applications")
+                         else opportunity}
         if len(parts) in (3, 4) and parts[2] == "applications" and method == "GET":
             mine = [a for a in self.applications if a["opportunityId"] == opportunity["id"]]
             return _page(mine, query) if len(parts) == 3 else _one(mine, parts[3], "application")
@@ -172,6 +185,13 @@ class FakeLeverAPI:
             if method == "POST":
                 return self._create_note(opportunity, query, raw)
         return _not_found("route", "/v1/" + "/".join(parts))
+
+    def _with_applications(self, opportunity: dict) -> dict:
+        """A copy of the opportunity with its application ids replaced by the applications (expand=applications)."""
+        by_id = {a["id"]: a for a in self.applications if a["opportunityId"] == opportunity["id"]}
+        expanded = [by_id.get(item, item) if isinstance(item, str) else item
+                    for item in opportunity.get("applications") or []]
+        return {**opportunity, "applications": expanded}
 
     def _create_note(self, opportunity: dict, query: dict[str, list[str]], raw: bytes) -> Answer:
         perform_as = (query.get("perform_as") or [""])[0]
@@ -393,7 +413,17 @@ def _matches(opportunity: dict, query: dict[str, list[str]], applications: list[
     if archived in ("true", "false") and (opportunity["archived"] is not None) != (archived == "true"):
         return False
     reasons = set(query.get("archive_reason_id", []))
-    return not reasons or (opportunity["archived"] or {}).get("reason") in reasons
+    if reasons and (opportunity["archived"] or {}).get("reason") not in reasons:
+        return False
+    updated = opportunity.get("updatedAt") or 0
+    if any(updated < int(start) for start in query.get("updated_at_start", [])):
+        return False
+    return not any(updated > int(end) for end in query.get("updated_at_end", []))
+
+
+def _expands(query: dict[str, list[str]], field_name: str) -> bool:
+    """Whether `expand` asks for this field (Lever repeats the parameter for several: expand=a&expand=b)."""
+    return field_name in query.get("expand", [])
 
 
 def _stage_name(raw: Any) -> str:
