@@ -138,7 +138,10 @@ class GreenhouseATS:
         if wanted is None:
             return None
         matches = []
-        for candidate_id in self._current_phone_index().ids_by_phone.get(wanted, ()):
+        index = self._current_phone_index()
+        with self._phone_index_lock:  # a copy: another thread's refresh may change the sets meanwhile
+            candidate_ids = tuple(index.ids_by_phone.get(wanted, ()))
+        for candidate_id in candidate_ids:
             record = self._candidate_record(str(candidate_id))
             if record is not None and wanted in self._phones_of(record):
                 matches.append(record)
