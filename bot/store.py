@@ -6,6 +6,7 @@ busy timeout; each concern (SMS ledger, handoff requests) owns its own tables.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,5 +29,18 @@ def open_state_db(path: str | Path) -> sa.engine.Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    state_metadata.create_all(engine)
+    create_tables(state_metadata, engine)
     return engine
+
+
+def create_tables(metadata: sa.MetaData, engine: sa.engine.Engine, attempts: int = 5) -> None:
+    """create_all, safe when several processes start on one database at once (replicas, the action server):
+    a table another process created between our check and our CREATE is simply there on the next try."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == attempts - 1 or not any(hint in str(error) for hint in ("already exists", "locked")):
+                raise
+            time.sleep(0.1 * (attempt + 1))

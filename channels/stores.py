@@ -34,6 +34,11 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def redis_settings_url() -> str:
+    redis_settings(db_default=0)  # the same checks and errors
+    return os.environ["REDIS_URL"]
+
+
 def redis_settings(db_default: int) -> dict[str, Any]:
     """REDIS_URL (redis://[:password@]host:port[/db], rediss:// for TLS) as the keyword arguments Rasa's
     Redis stores take."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from bot.identity import VERIFIED_EMAIL_KEY
 from bot.settings import PROJECT_ROOT, Settings
@@ -38,11 +39,21 @@ from bot.webchat import (
 )
 from channels.configured import ConfiguredChannel
 from channels.delivery import HANDOFF_WORK
+from channels.stores import redis_settings_url
 
 logger = logging.getLogger(__name__)
 WIDGET_DIR = PROJECT_ROOT / "widget"
 WIDGET_FILE = WIDGET_DIR / "dist" / "widget.js"
 DEMO_PAGE = WIDGET_DIR / "demo" / "index.html"
+
+
+def _shared_manager() -> AsyncRedisManager | None:
+    """With Rasa replicas on Redis (TRACKER_STORE=redis), messages pushed to a visitor (a recruiter's reply,
+    a status update) are published through Redis, so they reach the tab whichever replica holds its
+    connection. One replica keeps python-socketio's in-process manager."""
+    if (os.environ.get("TRACKER_STORE") or "").strip().lower() != "redis":
+        return None
+    return AsyncRedisManager(redis_settings_url(), channel="candidate-assistant-web")
 
 
 class WebChat(ConfiguredChannel):
@@ -62,7 +73,8 @@ class WebChat(ConfiguredChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         origins = self.settings.web_allowed_origins
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins="*" if "*" in origins else list(origins))
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins="*" if "*" in origins else list(origins),
+                          client_manager=_shared_manager())
         self.sio = sio
         web = SocketBlueprint(sio, "/socket.io", "web_chat", __name__)
 

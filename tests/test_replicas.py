@@ -5,16 +5,24 @@ go away and the other carries on."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 
+from bot.ats.embedded import EmbeddedATS
+from bot.ats_webhooks import generic_signature
 from bot.sms import conversation_id_for
+from bot.webchat import signed_token
 from tests.redis_server import RedisServer, start_redis
-from tests.stack_fixture import RunningStack, start_stack
+from tests.stack_fixture import ATS_WEBHOOK_SECRET, WEB_JWT_SECRET, RunningStack, start_stack
+from tests.test_web_integration import Visitor
 
 KEY = "replica-shared-conversation-key"
 PRIYA, DIEGO, AISHA = "+16175550101", "+13105550110", "+447911123456"
@@ -32,7 +40,7 @@ def replicas(tmp_path_factory, redis_server: RedisServer, twilio_api) -> Iterato
     shared = tmp_path_factory.mktemp("shared")
     env = {"TRACKER_STORE": "redis", "LOCK_STORE": "redis", "REDIS_URL": redis_server.url,
            "CONVERSATION_ID_KEY": KEY, "STATE_DATABASE": str(shared / "state.db"),
-           "ATS_DATABASE": str(shared / "ats.db"), "TRACKER_DB": str(shared / "unused-tracker.db")}
+           "ATS_DATABASE": str(shared / "ats.db")}
     started: list[RunningStack] = []
     errors: list[BaseException] = []
 
@@ -109,3 +117,34 @@ def test_a_replica_goes_away_and_the_other_carries_on(replicas: list[RunningStac
         assert _user_texts(_events(b, AISHA))[-2:] == ["any news on my application?", "where's my application?"]
     finally:
         a.stack.start()
+
+
+def test_a_status_update_reaches_a_web_visitor_connected_to_the_other_replica(replicas: list[RunningStack]) -> None:
+    """Lena chats on replica B; her application moves and the webhook reaches replica A, whose loop wakes at
+    once: the update is pushed through Redis (python-socketio's Redis manager) to her tab on B."""
+    a, b = replicas
+    ats = EmbeddedATS(Path(a.stack.env["ATS_DATABASE"]), create=False)
+    application = next(x for x in ats.applications_for("c9") if x.status == "active")
+    next_stage = application.job.stage_after(application.stage).name
+
+    async def scenario() -> str:
+        visitor = await Visitor(b.stack.rasa_url, signed_token("lena.fischer@example.de", WEB_JWT_SECRET)).open()
+        try:
+            assert await visitor.say("where's my application?") == {"ok": True}  # she now chats on the web
+            ats.move_application(application.id, next_stage)
+            raw = json.dumps({"application_id": application.id, "stage": next_stage}).encode()
+            stamp = str(int(time.time()))
+            answer = requests.post(f"{a.stack.rasa_url}/webhooks/ats_updates/generic", data=raw, timeout=30,
+                                   headers={"X-ATS-Timestamp": stamp,
+                                            "X-ATS-Signature": generic_signature(ATS_WEBHOOK_SECRET, stamp, raw)})
+            assert answer.status_code == 200
+            for _ in range(300):
+                if f"has moved to the {next_stage} stage" in visitor.texts():
+                    break
+                await asyncio.sleep(0.1)
+            return visitor.texts()
+        finally:
+            await visitor.close()
+
+    texts = asyncio.run(scenario())
+    assert f"has moved to the {next_stage} stage" in texts and "Lena" in texts

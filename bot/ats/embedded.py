@@ -37,6 +37,7 @@ from bot.ats.base import (
 )
 from bot.ats.seed import GRID_MINUTES, Seed, SeedInterviewer
 from bot.clock import UTC, as_utc, from_db, to_db
+from bot.store import create_tables
 
 metadata = sa.MetaData()
 
@@ -223,7 +224,7 @@ class EmbeddedATS:
 
     @_unavailable_on_db_error
     def _create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     # --- loading -------------------------------------------------------------------------------
 
