@@ -20,6 +20,7 @@ from bot.ats.embedded import EmbeddedATS
 from bot.ats_webhooks import generic_signature
 from bot.sms import conversation_id_for
 from bot.webchat import signed_token
+from channels.sms import SORRY
 from tests.redis_server import RedisServer, start_redis
 from tests.stack_fixture import ATS_WEBHOOK_SECRET, WEB_JWT_SECRET, RunningStack, start_stack
 from tests.test_web_integration import Visitor
@@ -148,3 +149,20 @@ def test_a_status_update_reaches_a_web_visitor_connected_to_the_other_replica(re
 
     texts = asyncio.run(scenario())
     assert f"has moved to the {next_stage} stage" in texts and "Lena" in texts
+
+
+def test_redis_restarting_costs_an_apology_not_the_conversation(replicas: list[RunningStack],
+                                                                 redis_server: RedisServer) -> None:
+    a, b = replicas
+    tom = "+16175550106"
+    assert "accepted the offer" in a.text(tom, "where's my application?").text
+    redis_server.stop()
+    try:
+        down = b.text(tom, "what's the salary for the data engineer role?")
+        assert down.status == 200 and down.text == SORRY  # a clear answer, no 500, nothing half-done
+    finally:
+        redis_server.restart()
+    again = b.text(tom, "what's the salary for the data engineer role?")  # the candidate asks again
+    assert again.status == 200 and again.text != SORRY and "$" in again.text
+    texts = _user_texts(_events(a, tom))
+    assert texts[-2:] == ["where's my application?", "what's the salary for the data engineer role?"]
