@@ -180,6 +180,25 @@ def test_rejection_is_left_to_people(gh_stack, greenhouse, twilio_api) -> None:
     _no_sms_for(twilio_api, LENA, before)
 
 
+def test_greenhouse_down_an_apology_now_and_the_update_once_it_is_back(gh_stack, greenhouse, twilio_api) -> None:
+    omar = "+16175550108"
+    before = len(twilio_api.sent_to(omar))
+    stage = _stage_after("j4", "Application Review")
+    application = _gh_move(greenhouse, _seed_app_id("c8", "j4"), "j4", stage)
+    greenhouse.fail_next(100_000, "500")  # Greenhouse is down
+    try:
+        reply = gh_stack.text(omar, "where's my application?")
+        assert reply.status == 200 and "can't reach our application system" in reply.text
+        assert _gh_post(gh_stack, application).status_code == 200  # the notice is kept all the same
+        _no_sms_for(twilio_api, omar, before, seconds=3)
+    finally:
+        with greenhouse._lock:
+            greenhouse.failures.clear()  # Greenhouse is back
+    text = _next_sms(twilio_api, omar, before, timeout=60)  # the event is retried with backoff
+    assert "Omar" in text and stage in text
+    assert stage in gh_stack.text(omar, "where's my application?").text
+
+
 def test_quiet_hours_hold_the_update_through_a_restart(gh_stack, greenhouse, twilio_api) -> None:
     """Queued at night in the candidate's zone; the server restarts; in the morning the text goes."""
     local = dt.datetime.now(ZoneInfo("America/New_York"))  # Priya's number is a Boston one
