@@ -11,6 +11,9 @@
   bookings             upcoming booked interviews (embedded ATS)
   outbox               reminders and SMS waiting to go out, and what happened to the last ones
   sms send --from N T  text the running assistant as Twilio would (signed), print the reply
+  forget --phone P | --email E | --candidate ID [--yes]
+                       erase a candidate's conversations and records (GDPR); without --yes, show what it would
+  purge [--days N]     remove conversations idle longer than N days (default DATA_RETENTION_DAYS; 0 keeps all)
   run                  start the action server and the Rasa server on embedded defaults
 """
 
@@ -194,6 +197,48 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace) -> int:
+    from bot.privacy import ErasureError, LookupFailed, erase_candidate
+
+    try:
+        report = erase_candidate(Settings.from_env(), phone=args.phone, email=args.email, candidate_id=args.candidate,
+                                 dry_run=not args.yes)
+    except ErasureError as error:
+        print(f"forget: {error}", file=sys.stderr)
+        return 2
+    except LookupFailed as error:
+        print(f"forget: {error}", file=sys.stderr)
+        return 1
+    if report.total == 0:
+        print("Nothing to erase: no conversation or record of theirs is stored (or it was erased before).")
+    else:
+        print("Would erase (nothing has been changed yet):" if not args.yes else "Erased:")
+    for line in report.lines():
+        print(f"  {line}")
+    if not args.yes:
+        print("Nothing was erased. To erase it, run the same command again with --yes.")
+        return 2
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from bot.privacy import purge_older_than
+
+    settings = Settings.from_env()
+    days = settings.data_retention_days if args.days is None else args.days
+    if days < 0:
+        print("purge: the retention must be 0 (keep everything) or a number of days", file=sys.stderr)
+        return 2
+    if days == 0:
+        print("The retention is 0 days (DATA_RETENTION_DAYS unset or 0): conversations are kept; nothing was purged.")
+        return 0
+    report = purge_older_than(settings, days, dry_run=args.dry_run)
+    print(f"{'Would purge' if args.dry_run else 'Purged'} what has been idle for more than {days:g} days:")
+    for line in report.lines():
+        print(f"  {line}")
+    return 0
+
+
 def _sms_send(args: argparse.Namespace) -> int:
     url = args.url or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}/webhooks/twilio/webhook"
     params = inbound_params(args.sender, " ".join(args.text))
@@ -312,6 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--url", help="webhook URL (default: the local one)")
     send.add_argument("text", nargs="+")
     send.set_defaults(handler=_sms_send)
+
+    forget = commands.add_parser("forget", help="erase a candidate's conversations and records (GDPR)",
+                                 description="Erase everything the assistant holds about one person; an SMS opt-out "
+                                             "is kept (see bot/privacy.py). Give one or more of:")
+    forget.add_argument("--phone", help="their phone number")
+    forget.add_argument("--email", help="their email address")
+    forget.add_argument("--candidate", help="their candidate id in the ATS")
+    forget.add_argument("--yes", action="store_true", help="erase (without it: only show what would be erased)")
+    forget.set_defaults(handler=_forget)
+    purge = commands.add_parser("purge", help="remove conversations idle longer than the retention")
+    purge.add_argument("--days", type=float, help="retention in days (default: DATA_RETENTION_DAYS; 0 keeps all)")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    purge.set_defaults(handler=_purge)
 
     commands.add_parser("run", help="start the assistant on embedded defaults").set_defaults(handler=_run)
     return parser

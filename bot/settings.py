@@ -109,6 +109,7 @@ class Settings:
     company_name: str | None = None  # hosted ATS only (the embedded one has it in its seed)
     company_timezone: str | None = None
     careers_email: str | None = None
+    data_retention_days: float = 0.0  # conversations idle longer are purged (python -m bot purge); 0 keeps them
 
     @property
     def slack_configured(self) -> bool:
@@ -189,6 +190,7 @@ class Settings:
             company_name=os.environ.get("COMPANY_NAME") or None,
             company_timezone=os.environ.get("COMPANY_TIMEZONE") or None,
             careers_email=os.environ.get("CAREERS_EMAIL") or None,
+            data_retention_days=_env_float("DATA_RETENTION_DAYS", 0.0),
             web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
                                       if o.strip()) or ("*",),
         )
