@@ -47,6 +47,8 @@ class Stack:
         env = {**os.environ, **self.env}
         env.setdefault("ACTION_ENDPOINT_URL", self.action_url)
         env.setdefault("TRACKER_DB", str(PROJECT_ROOT / "var" / "tracker.db"))
+        # Next to the tracker, so each test stack (its own TRACKER_DB) also keeps its own event log.
+        env.setdefault("EVENT_BROKER_DB", str(Path(env["TRACKER_DB"]).with_name("events.db")))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["RASA_TELEMETRY_ENABLED"] = "false"  # nothing leaves the machine, no candidate data in reports
