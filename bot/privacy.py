@@ -21,6 +21,8 @@ What an erasure removes:
   bookings, and the interviewers' time those bookings held, which is freed for other candidates. With a
   hosted ATS (Greenhouse, Lever) this is only the copy the scheduler keeps.
 - Verification emails waiting in the local outbox folder (EMAIL_OUTBOX_DIR) addressed to them.
+- The copies of those conversations' events in Rasa's SQL event broker log (EVENT_BROKER=sql, the
+  `events` table of EVENT_BROKER_DB); purge removes them with the conversations too.
 The ATS record goes last, so an erasure interrupted half-way can simply be run again; a second run finds
 nothing and erases nothing. SQLite deletes overwrite the erased content (secure_delete) and the state
 database's write-ahead log is folded in and truncated, so erased rows do not linger in the files.
@@ -36,7 +38,8 @@ What is kept, and why:
 - The record in a hosted ATS: it is the company's system of record, erased there by the company's own
   process. While it exists there, a stage change can still bring the candidate a status update.
 - What is outside these stores: handoff cards and threads already posted in Slack, texts in Twilio's
-  message log, emails already sent over SMTP, an event broker's stream, logs and backups, and (with
+  message log, emails already sent over SMTP, a Kafka event stream (EVENT_BROKER=kafka: its topic's
+  retention and its consumers are the operator's), logs and backups, and (with
   Redis) the append-only file and snapshots until Redis rewrites them.
 - A candidate listed in ATS_SEED_FILE comes back when that file is loaded again: the command says so.
 
@@ -243,6 +246,42 @@ def _last_timestamp(events: list[dict[str, Any]]) -> float:
     return max((float(event.get("timestamp") or 0) for event in events), default=0.0)
 
 
+class EventLog:
+    """Rasa's SQL event broker (EVENT_BROKER=sql): a copy of every event, `events(id, sender_id, data)` in
+    EVENT_BROKER_DB. Erased and purged with the conversations it copies. (With Kafka, the topic's retention
+    and a consumer-side deletion are the operator's; the report says so.)"""
+
+    table = sa.Table("events", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("sender_id", sa.String(255)), sa.Column("data", sa.Text))
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def delete(self, conversation_ids: Iterable[str], dry_run: bool = False) -> int:
+        if self.path is None or not self.path.exists():
+            return 0
+        engine, e, count = _sqlite(self.path, write=True), self.table, 0
+        with engine.begin() as connection:
+            for chunk in _chunks(conversation_ids):
+                count += connection.execute(sa.select(sa.func.count()).where(e.c.sender_id.in_(chunk))).scalar_one()
+                if not dry_run:
+                    connection.execute(e.delete().where(e.c.sender_id.in_(chunk)))
+        if count and not dry_run:
+            _checkpoint(engine)
+        return count
+
+
+def event_log_from_env(environ: Mapping[str, str] = os.environ) -> EventLog:
+    """The SQL event broker's file as channels/event_broker.py and bot/stack.py choose it."""
+    if (environ.get("EVENT_BROKER") or "sql").strip().lower() != "sql":
+        return EventLog(None)
+    raw = environ.get("EVENT_BROKER_DB")
+    if raw:
+        return EventLog(Path(raw))
+    tracker_db = Path(environ.get("TRACKER_DB") or "var/tracker.db")  # bot/stack.py: next to the tracker
+    return EventLog(tracker_db.with_name("events.db"))
+
+
 def tracker_from_env(environ: Mapping[str, str] = os.environ) -> TrackerStore:
     """The tracker store Rasa is configured with (TRACKER_STORE, TRACKER_DB, REDIS_URL; see channels/stores.py)."""
     kind = (environ.get("TRACKER_STORE") or "sqlite").strip().lower()
@@ -389,6 +428,7 @@ class ErasureReport:
     candidate_records: int = 0  # found in the ATS
     conversations: int = 0  # with something stored
     tracker_events: int = 0
+    event_log_events: int = 0  # copies in the SQL event broker's log
     state_rows: dict[str, int] = field(default_factory=dict)
     ats_rows: dict[str, int] = field(default_factory=dict)
     email_files: int = 0
@@ -399,12 +439,14 @@ class ErasureReport:
 
     @property
     def total(self) -> int:
-        return self.tracker_events + sum(self.state_rows.values()) + sum(self.ats_rows.values()) + self.email_files
+        return (self.tracker_events + self.event_log_events + sum(self.state_rows.values())
+                + sum(self.ats_rows.values()) + self.email_files)
 
     def summary(self) -> str:
         """Counts only, never who: this line goes to logs."""
         return (f"{'would erase' if self.dry_run else 'erased'} {self.conversations} conversations, "
-                f"{self.tracker_events} tracker events, {sum(self.state_rows.values())} state rows, "
+                f"{self.tracker_events} tracker events, {self.event_log_events} event-log events, "
+                f"{sum(self.state_rows.values())} state rows, "
                 f"{sum(self.ats_rows.values())} ATS rows, {self.email_files} email files; "
                 f"kept {sum(self.kept.values())} opt-outs")
 
@@ -412,6 +454,7 @@ class ErasureReport:
         lines = [
             f"ATS candidate records found: {self.candidate_records}",
             f"Conversations: {self.conversations} ({self.tracker_events} events in the tracker store)",
+            f"Event broker log (EVENT_BROKER=sql): {self.event_log_events} events",
             f"State database: {sum(self.state_rows.values())} rows ({_counted(self.state_rows)})",
             f"ATS database: {sum(self.ats_rows.values())} rows ({_counted(self.ats_rows)})",
             f"Email outbox files: {self.email_files}",
@@ -433,17 +476,19 @@ class PurgeReport:
     dry_run: bool = False
     conversations: int = 0
     tracker_events: int = 0
+    event_log_events: int = 0
     state_rows: dict[str, int] = field(default_factory=dict)
     email_files: int = 0
     kept_with_work_due: int = 0  # idle conversations kept because something is still due in them
 
     @property
     def total(self) -> int:
-        return self.tracker_events + sum(self.state_rows.values()) + self.email_files
+        return self.tracker_events + self.event_log_events + sum(self.state_rows.values()) + self.email_files
 
     def summary(self) -> str:
         return (f"{'would purge' if self.dry_run else 'purged'} {self.conversations} conversations idle for "
-                f"{self.days:g} days: {self.tracker_events} tracker events, {sum(self.state_rows.values())} state "
+                f"{self.days:g} days: {self.tracker_events} tracker events, {self.event_log_events} event-log "
+                f"events, {sum(self.state_rows.values())} state "
                 f"rows, {self.email_files} email files; {self.kept_with_work_due} idle ones kept with work still due")
 
     def lines(self) -> list[str]:
@@ -451,6 +496,7 @@ class PurgeReport:
             f"Conversations idle since before {self.cutoff:%Y-%m-%d %H:%M} UTC: {self.conversations}"
             if self.cutoff else "Conversations: 0",
             f"Tracker store: {self.tracker_events} events",
+            f"Event broker log: {self.event_log_events} events",
             f"State database: {sum(self.state_rows.values())} rows ({_counted(self.state_rows)})",
             f"Email outbox files: {self.email_files}",
             f"Idle but kept (a reminder, message or handoff still due): {self.kept_with_work_due}",
@@ -462,7 +508,7 @@ class PurgeReport:
 def erase_candidate(settings: Settings, *, phone: str | None = None, email: str | None = None,
                     candidate_id: str | None = None, dry_run: bool = False,
                     directory: CandidateDirectory | None = None, tracker: TrackerStore | None = None,
-                    now: dt.datetime | None = None) -> ErasureReport:
+                    event_log: EventLog | None = None, now: dt.datetime | None = None) -> ErasureReport:
     """Erase everything the assistant holds about one person (see the module docstring); idempotent.
 
     `directory` looks the candidate up (default: the configured ATS); `tracker` is Rasa's tracker store
@@ -489,6 +535,8 @@ def erase_candidate(settings: Settings, *, phone: str | None = None, email: str 
     # The tracker first and the ATS record last: a run interrupted half-way still finds everything again.
     tracked = tracker.delete(conversations, dry_run=dry_run)
     report.tracker_events = sum(tracked.values())
+    report.event_log_events = (event_log if event_log is not None else event_log_from_env()).delete(
+        conversations, dry_run=dry_run)
     touched = set(tracked)
     if state is not None:
         touched |= _erase_state(state, person, conversations, links, report)
@@ -679,7 +727,7 @@ def _notes(settings: Settings, person: Person) -> list[str]:
 # --- retention ---------------------------------------------------------------------------------------
 
 def purge_older_than(settings: Settings, days: float, *, dry_run: bool = False, tracker: TrackerStore | None = None,
-                     now: dt.datetime | None = None) -> PurgeReport:
+                     event_log: EventLog | None = None, now: dt.datetime | None = None) -> PurgeReport:
     """Remove conversations idle for more than `days` (tracker events and state rows); 0 keeps everything."""
     if days <= 0:
         return PurgeReport(days=days, cutoff=None, dry_run=dry_run)
@@ -706,6 +754,8 @@ def purge_older_than(settings: Settings, days: float, *, dry_run: bool = False, 
     tracked = tracker.delete(idle, dry_run=dry_run, idle_before=cutoff)
     report.tracker_events = sum(tracked.values())
     idle -= {c for c in idle if c in tracker_seen and c not in tracked}  # a message came in since the listing
+    report.event_log_events = (event_log if event_log is not None else event_log_from_env()).delete(
+        idle, dry_run=dry_run)
     if state is not None and idle:
         report.state_rows = _purge_state(state, idle, dry_run)
     report.conversations = len({c for c in idle if not c.startswith(APPLICATION_PREFIX)})

@@ -36,7 +36,7 @@ from bot.email_codes import EmailCodes, Mailer
 from bot.handoff import HandoffCard, HandoffDesk, HandoffRules
 from bot.identity import VERIFIED_EMAIL_KEY, VERIFIED_PHONE_KEY
 from bot.outbox import ReminderQueue, SmsOutbox
-from bot.privacy import KEPT_TABLES, KEY_COLUMNS, SqlTracker, erase_candidate, purge_older_than
+from bot.privacy import KEPT_TABLES, KEY_COLUMNS, EventLog, SqlTracker, erase_candidate, purge_older_than
 from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import SmsLedger
 from bot.sms import conversation_id_for as sms_conversation_id
@@ -274,6 +274,31 @@ async def test_erasing_a_candidate_removes_everything_of_theirs_and_nothing_else
     again = erase_candidate(world.settings, phone=priya.phone, email=priya.email, candidate_id="c1",
                             tracker=SqlTracker(world.tracker_db))
     assert (again.total, again.conversations, again.kept) == (0, 0, {"sms_opt_outs": 1})
+
+
+async def test_the_event_brokers_copies_go_with_the_conversations(world, monkeypatch):
+    """Rasa's SQL event broker (EVENT_BROKER=sql, the default) keeps a copy of every event: erased too."""
+    world, priya, james = world
+    log = world.tracker_db.with_name("events.db")
+    monkeypatch.setenv("EVENT_BROKER_DB", str(log))
+    from channels.event_broker import ConfiguredEventBroker  # the broker Rasa runs, writing the real table
+
+    broker = await ConfiguredEventBroker.from_endpoint_config(None)
+    for person in (priya, james):
+        for conversation_id in person.conversations.values():
+            broker.publish({"sender_id": conversation_id, "event": "user", "text": f"hello from {person.email}"})
+    engine = sa.create_engine(f"sqlite:///{log}")
+
+    def senders() -> set[str]:
+        with engine.connect() as connection:
+            return set(connection.execute(sa.text("SELECT sender_id FROM events")).scalars())
+
+    assert set(priya.conversations.values()) <= senders()
+    report = erase_candidate(world.settings, phone=priya.phone, tracker=SqlTracker(world.tracker_db),
+                             event_log=EventLog(log))
+    assert report.event_log_events == len(priya.conversations)
+    assert senders() == set(james.conversations.values())
+    assert priya.email.encode() not in b"".join(p.read_bytes() for p in log.parent.glob("events.db*"))
 
 
 async def test_a_dry_run_counts_the_same_and_changes_nothing(world):
