@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.ats import ATS, open_ats
 from bot.email_codes import EmailCodes, Mailer
 from bot.handoff import HandoffDesk, handoff_rules
-from bot.identity import VerifiedSender, verified_sender
+from bot.identity import VerifiedSender, is_their_conversation, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.outbox import ReminderQueue
 from bot.replies import Reply
@@ -107,6 +107,11 @@ def sender_of(tracker: Tracker) -> VerifiedSender | None:
     metadata: dict[str, Any] = (tracker.latest_message or {}).get("metadata") or {}
     channel = tracker.get_latest_input_channel()
     sender = verified_sender(channel, metadata)
+    if sender is not None and not is_their_conversation(sender, tracker.sender_id,
+                                                        services().settings.conversation_id_key):
+        logger.warning("conversation %s: a verified identity in a conversation its channel did not name; "
+                       "treated as unverified", tracker.sender_id)
+        sender = None
     if sender is None and channel == "web":
         # Verified in this chat by an email code; the server named the conversation, so it is theirs.
         codes = services().email_codes

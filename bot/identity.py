@@ -47,6 +47,22 @@ def verified_sender(input_channel: str | None, metadata: dict[str, Any] | None) 
     return VerifiedSender(channel=input_channel, phone=phone)
 
 
+def is_their_conversation(sender: VerifiedSender, conversation_id: str, key: str) -> bool:
+    """A second lock on the gate: our channels name a verified sender's conversation after what they verified
+    (a keyed hash of the phone or email; Slack's from the Slack user), so a proven identity turning up in any
+    other conversation was not put there by our channel."""
+    from bot.sms import conversation_id_for
+    from bot.webchat import visitor_for
+
+    if sender.channel in TRUSTED_PHONE_CHANNELS:
+        return sender.phone is not None and conversation_id == conversation_id_for(sender.phone, key)
+    if sender.channel == "web":
+        return sender.email is not None and conversation_id == visitor_for(sender.email, None, key).conversation_id
+    if sender.channel == "slack":
+        return conversation_id.startswith("slack-")
+    return False
+
+
 def find_verified_candidate(ats: ATS, sender: VerifiedSender) -> Candidate | None:
     """The ATS candidate this sender is proven to be, or None."""
     if sender.phone:

@@ -15,6 +15,8 @@ from actions.handoff import ActionDefaultFallback, ActionRelayToRecruiter, Actio
 from actions.knowledge import ActionAnswerFaq, ActionAnswerRoleQuestion
 from actions.status import ActionCheckStatus
 from bot.handoff import HandoffDesk
+from bot.settings import Settings
+from bot.sms import conversation_id_for
 from bot.store import open_state_db
 from tests.conftest import DEMO_SEED
 from tests.test_knowledge import KB
@@ -34,8 +36,14 @@ def action_env(tmp_path, monkeypatch):
     services_module.reset_services()
 
 
+def conversation_of(phone: str | None) -> str:
+    """The conversation our SMS channel names after a verified number (a keyed hash of it)."""
+    return conversation_id_for(phone, Settings.from_env().conversation_id_key) if phone else "sms-test"
+
+
 def tracker(text="where's my application?", channel="twilio", phone="+16175550101", intent="check_status",
-            entities=None, ranking=None, sender_id="sms-test") -> Tracker:
+            entities=None, ranking=None, sender_id=None) -> Tracker:
+    sender_id = sender_id or conversation_of(phone)
     metadata = {"verified_phone": phone} if phone else {}
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or [],
               "metadata": metadata, "intent_ranking": ranking or []}
@@ -74,12 +82,12 @@ async def test_metadata_from_an_unverified_channel_is_ignored():
 
 
 async def test_uncommunicated_rejection_is_handed_to_the_recruiter(action_env):
-    dispatcher = await run(ActionCheckStatus(), tracker(phone="+16175550103", sender_id="sms-mei"))
+    dispatcher = await run(ActionCheckStatus(), tracker(phone="+16175550103"))
     assert "reject" not in dispatcher.messages[0]["text"].lower()
     [request] = HandoffDesk(open_state_db(action_env / "state.db")).listing()
     assert (request.conversation_id, request.reason, request.candidate_id) == (
-        "sms-mei", "uncommunicated_rejection", "c3")
-    await run(ActionCheckStatus(), tracker(phone="+16175550103", sender_id="sms-mei"))
+        conversation_of("+16175550103"), "uncommunicated_rejection", "c3")
+    await run(ActionCheckStatus(), tracker(phone="+16175550103"))
     assert len(HandoffDesk(open_state_db(action_env / "state.db")).listing()) == 1  # asked twice, queued once
 
 
@@ -267,3 +275,10 @@ async def test_a_person_asked_for_after_an_unknown_answer_is_told_what_was_not_a
     [handoff] = HandoffDesk(open_state_db(slack_env / "state.db")).listing()
     assert handoff.reason == "unanswered_question"
     assert ("candidate", "do you sponsor H1B transfers for contractors?") in handoff.card.transcript
+
+
+async def test_a_verified_identity_in_a_conversation_its_channel_did_not_name_is_not_trusted():
+    # Our SMS channel names the conversation after the verified number; Priya's number turning up in
+    # another conversation (a client that slipped metadata in) learns nothing.
+    dispatcher = await run(ActionCheckStatus(), tracker(sender_id="sms-someone-else"))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_status_unverified_channel"]

@@ -17,14 +17,15 @@ from actions.scheduling import (
 )
 from actions.services import services
 from bot.when import format_slot
-from tests.test_actions import action_env  # noqa: F401 - the shared environment fixture
+from tests.test_actions import action_env, conversation_of  # noqa: F401 - the shared environment fixture
 
 DIEGO, LENA, AISHA = "+13105550110", "+4915112345678", "+447911123456"
 FORM_DOMAIN = {"forms": {"interview_booking_form": {"required_slots": ["booking_timezone", "booking_slot"]}}}
 
 
 def booking_tracker(text: str, phone: str | None = DIEGO, intent: str = "inform_time", slots: dict | None = None,
-                    new_slots: dict | None = None, sender_id: str = "sms-diego") -> Tracker:
+                    new_slots: dict | None = None, sender_id: str | None = None) -> Tracker:
+    sender_id = sender_id or conversation_of(phone)
     metadata = {"verified_phone": phone} if phone else {}
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [], "metadata": metadata}
     events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": "twilio", "metadata": metadata}]
@@ -101,7 +102,7 @@ async def test_the_form_books_an_exact_pick_and_queues_reminders():
         CollectingDispatcher(), booking_tracker(words, slots=known, new_slots={"booking_slot": words}), FORM_DOMAIN)
     booked = slots_of(events)
     booking = services().ats.get_booking(booked["booked_interview"])
-    assert (booking.starts_at, booking.conversation_id, booking.channel) == (slot, "sms-diego", "twilio")
+    assert (booking.starts_at, booking.conversation_id, booking.channel) == (slot, conversation_of(DIEGO), "twilio")
     assert len(services().reminders.pending_for(booking.id)) == 2
 
 
@@ -150,7 +151,7 @@ async def test_cancellation_needs_a_booking():
 async def test_reminders_go_only_to_the_conversation_that_booked():
     slot = free_for_diego()[1]
     booking = services().ats.book_interview(diego_application().id, slot, candidate_timezone="America/Los_Angeles",
-                                            conversation_id="sms-diego", channel="twilio")
+                                            conversation_id=conversation_of(DIEGO), channel="twilio")
     reminder = {"reminder_booking": booking.id, "reminder_lead_minutes": 60.0}
     own, other = CollectingDispatcher(), CollectingDispatcher()
     await ActionSendInterviewReminder().run(own, booking_tracker("", slots=reminder), {})
