@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,15 @@ def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def _utf8(text: str) -> bytes:
+    """A JSON escape can carry a lone surrogate: keep it as bytes (it simply will not match) instead of failing."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _same(given: str, expected: str) -> bool:
     """Constant-time comparison that also copes with a forged value in any script (compare_digest on
     str refuses non-ASCII with a TypeError)."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+    return hmac.compare_digest(_utf8(given), expected.encode())
 
 
 def _recent(sent_at: float, now: float | None) -> bool:
@@ -68,7 +74,7 @@ def _recent(sent_at: float, now: float | None) -> bool:
 def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, a number past Python's digit limit
         raise WebhookRefused(400, "body is not JSON") from error
 
 
@@ -76,13 +82,21 @@ def _application_id(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
         raise WebhookRefused(400, "no application id")
     text = str(value).strip()
-    if len(text) > 100:
-        raise WebhookRefused(400, "application id too long")
+    if len(text) > 100 or not _encodable(text):
+        raise WebhookRefused(400, "application id too long or not text")
     return text
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _stage(value: Any) -> str | None:
-    return value.strip()[:200] if isinstance(value, str) and value.strip() else None
+    return value.strip()[:200] if isinstance(value, str) and value.strip() and _encodable(value) else None
 
 
 def greenhouse_notices(raw: bytes, signature_header: str | None, secret: str) -> list[StageNotice]:
@@ -93,7 +107,7 @@ def greenhouse_notices(raw: bytes, signature_header: str | None, secret: str) ->
     if not isinstance(body, dict):
         raise WebhookRefused(400, "body is not a JSON object")
     action = body.get("action")
-    if action == "ping" or action not in GREENHOUSE_ACTIONS:
+    if not isinstance(action, str) or action not in GREENHOUSE_ACTIONS:  # a ping, or news of something else
         return []  # a test ping, or an event that does not move an application
     payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
     application = payload.get("application") if isinstance(payload.get("application"), dict) else {}
@@ -109,16 +123,16 @@ def lever_notices(raw: bytes, signature_token: str, now: float | None = None) ->
     if not isinstance(token, str) or not isinstance(signature, str) or isinstance(triggered, bool) \
             or not isinstance(triggered, (int, str)):
         raise WebhookRefused(401, "Lever signature fields missing")
-    expected = _hmac_hex(signature_token, f"{token}{triggered}".encode())
+    expected = _hmac_hex(signature_token, _utf8(f"{token}{triggered}"))
     if not _same(signature.strip().lower(), expected):
         raise WebhookRefused(401, "bad Lever signature")
     try:
         sent_at = int(triggered) / 1000
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise WebhookRefused(400, "triggeredAt is not a number") from error
     if not _recent(sent_at, now):
         raise WebhookRefused(401, "Lever notice too old (replayed?)")
-    if body.get("event") not in LEVER_EVENTS:
+    if not isinstance(body.get("event"), str) or body["event"] not in LEVER_EVENTS:
         return []
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
     return [StageNotice(_application_id(data.get("opportunityId")))]
@@ -126,13 +140,15 @@ def lever_notices(raw: bytes, signature_token: str, now: float | None = None) ->
 
 def generic_signature(secret: str, timestamp: str, raw: bytes) -> str:
     """What a sender puts in X-ATS-Signature (documented in the README)."""
-    return "sha256=" + _hmac_hex(secret, timestamp.encode() + b"." + raw)
+    return "sha256=" + _hmac_hex(secret, _utf8(timestamp) + b"." + raw)
 
 
 def generic_notices(raw: bytes, timestamp: str | None, signature: str | None, secret: str,
                     now: float | None = None) -> list[StageNotice]:
     if not timestamp or not signature:
         raise WebhookRefused(401, "X-ATS-Timestamp and X-ATS-Signature are required")
+    if not re.fullmatch(r"\s*\d{1,12}(\.\d{1,6})?\s*", timestamp):
+        raise WebhookRefused(401, "X-ATS-Timestamp must be Unix seconds")
     if not _same(signature.strip(), generic_signature(secret, timestamp.strip(), raw)):
         raise WebhookRefused(401, "bad signature")
     try:

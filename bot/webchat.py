@@ -56,7 +56,7 @@ def email_from_token(token: str, secret: str) -> str:
     """The verified email in a careers-site token, or InvalidToken."""
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "email"]}, leeway=30)
-    except jwt.PyJWTError as error:
+    except (jwt.PyJWTError, UnicodeError, ValueError, TypeError) as error:  # anything a client can send
         raise InvalidToken(type(error).__name__) from error
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email or len(email) > 254:

@@ -12,8 +12,10 @@ recording them in the tracker. Failed sends are retried with backoff; nothing wa
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +31,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ats import ATSUnavailable, call_ats, open_ats
@@ -46,6 +49,18 @@ HANDOFF_SLOT = "handoff_active"
 # Slack errors a later attempt can get past (the rest are retried too, until the row's deadline,
 # because a fixed configuration or a re-invited bot makes them go away; these are only logged softer).
 TRANSIENT = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+
+
+def _readable_slack_body(request: Request) -> bool:
+    """UTF-8, and a JSON object, or a form whose `payload` (interactivity) is a JSON object."""
+    try:
+        text = (request.body or b"").decode("utf-8")
+        if text.lstrip().startswith("{"):
+            return isinstance(json.loads(text), dict)
+        payload = urllib.parse.parse_qs(text).get("payload")
+        return payload is None or isinstance(json.loads(payload[0]), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 async def recruiter_dm(client: AsyncWebClient, slack_user_id: str | None, email: str | None) -> str | None:
@@ -93,7 +108,9 @@ class RecruiterSlack(ConfiguredChannel):
         self.desk = HandoffDesk(self.state, handoff_rules(settings, "UTC"))  # deadlines are set by the actions
         self.client: AsyncWebClient | None = None
         self.bolt: AsyncApp | None = None
+        self._verifier: SignatureVerifier | None = None
         if settings.slack_configured:
+            self._verifier = SignatureVerifier(settings.slack_signing_secret)
             self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
             self.bolt = self._bolt_app()
         self._names: dict[str, str | None] = {}
@@ -205,7 +222,20 @@ class RecruiterSlack(ConfiguredChannel):
             if handler is None:
                 return response.json({"error": "Slack is not configured (see README, Recruiter handoff)"},
                                      status=503)
-            return await handler.handle(request)
+            # bolt parses the body before its own signature middleware runs: anything unsigned stops here,
+            # and a signed body bolt cannot read gets a 400 (Slack does not retry a 4xx) rather than a 500.
+            if b"ssl_check=1" in (request.body or b"")[:200] and request.form.get("ssl_check") == "1":
+                return response.empty(status=200)  # Slack checking our certificate: nothing to do, as bolt answers
+            if not self._signed(request):
+                logger.warning("rejected a Slack request with an invalid signature")
+                return response.json({"error": "invalid signature"}, status=403)
+            if not _readable_slack_body(request):
+                return response.json({"error": "not a Slack request body"}, status=400)
+            try:
+                return await handler.handle(request)
+            except Exception as error:  # a signed request of a shape we do not handle
+                logger.warning("Slack request not handled (%s)", type(error).__name__)
+                return response.json({"error": "request not understood"}, status=400)
 
         if self.bolt is None:
             logger.warning("Slack handoff is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, "
@@ -214,6 +244,16 @@ class RecruiterSlack(ConfiguredChannel):
         else:
             run_with_server(slack, self._run)
         return slack
+
+    def _signed(self, request: Request) -> bool:
+        if self._verifier is None:
+            return False
+        try:
+            return self._verifier.is_valid(body=request.body or b"",
+                                           timestamp=request.headers.get("X-Slack-Request-Timestamp") or "",
+                                           signature=request.headers.get("X-Slack-Signature") or "")
+        except (ValueError, TypeError, UnicodeError):  # a timestamp that is not a number, say
+            return False
 
     # --- us -> Slack and -> the candidate ---------------------------------------------------------
 

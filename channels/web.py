@@ -114,7 +114,7 @@ class WebChat(ConfiguredChannel):
             return True
 
         @sio.on("session_request")
-        async def session_request(sid: str, data: Any) -> None:
+        async def session_request(sid: str, data: Any = None, *_: Any) -> None:
             session = await sio.get_session(sid)
             requested = data.get("session_id") if isinstance(data, dict) else None
             visitor = visitor_for(session.get("email"), requested if isinstance(requested, str) else None,
@@ -127,7 +127,7 @@ class WebChat(ConfiguredChannel):
             await sio.emit("history", await self._history(visitor.conversation_id), room=sid)
 
         @sio.on("user_uttered")
-        async def user_uttered(sid: str, data: Any) -> dict[str, Any]:
+        async def user_uttered(sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
             session = await sio.get_session(sid)
             conversation_id = session.get("conversation_id")
             if not conversation_id or not isinstance(data, dict):

@@ -411,9 +411,9 @@ def test_generic_fractional_timestamp_is_accepted():
 
 
 @pytest.mark.parametrize("timestamp", ["yesterday", "2026-11-22T12:00:00Z", "0x6AFE"])
-def test_generic_signed_but_non_numeric_timestamp_is_refused_with_400(timestamp):
+def test_generic_non_numeric_timestamp_is_refused_before_the_signature(timestamp):
     raw, stamp, signature = generic_request({"application_id": "a"}, timestamp=timestamp)
-    assert _refused(generic_notices, raw, stamp, signature, GENERIC_SECRET, now=NOW).status == 400
+    assert _refused(generic_notices, raw, stamp, signature, GENERIC_SECRET, now=NOW).status == 401
 
 
 def test_generic_infinite_timestamp_is_refused():
