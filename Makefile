@@ -69,6 +69,12 @@ bench: model
 	$(BIN)/python bench/web_chat.py
 	$(BIN)/python bench/status_updates.py
 
+# Load generator (bench/load): simulated candidates over signed SMS and the web widget, a modest run by default.
+# More: make load LOAD_ARGS="--candidates 2000 --replicas 2 --kill-after 60" (two replicas on Redis, one stopped).
+.PHONY: load
+load: model redis
+	$(BIN)/python -m bench.load --candidates 300 --concurrency 50 $(LOAD_ARGS)
+
 lock:
 	$(PYTHON) scripts/lock.py
 

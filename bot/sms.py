@@ -28,6 +28,9 @@ OPT_IN_WHEN_OPTED_OUT = frozenset({"YES"})  # "yes" is an ordinary answer unless
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 SMS_BODY_LIMIT = 1600  # Twilio's maximum for one message body
 MAX_INBOUND_CHARS = 1600
+# An answer takes a few seconds even under load, and Twilio stops waiting at 15 s: a claim unanswered for
+# longer than this belongs to a process that died, and a redelivery may process the message again.
+CLAIM_LEASE = dt.timedelta(seconds=12)
 
 inbound_sms = sa.Table(
     "sms_inbound", state_metadata,
@@ -107,7 +110,18 @@ class SmsLedger:
                 ))
             return Claim(is_new=True)
         except IntegrityError:
+            if self.take_over(message_sid):
+                return Claim(is_new=True)
             return Claim(is_new=False, stored_response=self.stored_response(message_sid))
+
+    def take_over(self, message_sid: str, lease: dt.timedelta = CLAIM_LEASE) -> bool:
+        """Claim again a message whose first claim is still unanswered past the lease: the process answering it
+        died (a replica killed mid-message), so the redelivery is processed instead of answered empty."""
+        with self.engine.begin() as connection:
+            taken = connection.execute(inbound_sms.update().where(
+                inbound_sms.c.message_sid == message_sid, inbound_sms.c.response_twiml.is_(None),
+                inbound_sms.c.received_at < _now() - lease).values(received_at=_now()))
+        return taken.rowcount == 1
 
     def stored_response(self, message_sid: str) -> str | None:
         with self.engine.connect() as connection:

@@ -106,14 +106,14 @@ class Stack:
                 time.sleep(0.5)
 
     def stop(self, grace: float = 15.0) -> None:
-        # Rasa first, so no message is accepted that the action server could no longer answer.
+        # Rasa first, and the action server only once Rasa has exited: messages Rasa is still finishing need
+        # their actions (stopping both at once lost those answers under load).
+        deadline = time.monotonic() + grace
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in self.processes:
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
+                process.wait(max(2.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -39,6 +40,14 @@ seen_table = sa.Table(
     sa.Column("message_id", sa.String, primary_key=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+
+answered_table = sa.Table(
+    "web_messages_answered", state_metadata,
+    sa.Column("conversation_id", sa.String, primary_key=True),
+    sa.Column("message_id", sa.String, primary_key=True),
+)
+ANSWER_LEASE = dt.timedelta(seconds=12)  # an answer takes seconds; an unanswered claim older than this died
 
 
 class InvalidToken(Exception):
@@ -81,17 +90,34 @@ def signed_token(email: str, secret: str, lifetime: dt.timedelta = dt.timedelta(
 
 
 class SeenMessages:
+    """Each message id is processed once; one whose processing died with its server (no `answered` mark within
+    ANSWER_LEASE) is processed again when the widget resends it, on whichever replica it reaches."""
+
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
 
     def first_time(self, conversation_id: str, message_id: str, now: dt.datetime | None = None) -> bool:
+        now = now or now_utc()
         try:
             with self.engine.begin() as connection:
                 connection.execute(seen_table.insert().values(conversation_id=conversation_id, message_id=message_id,
-                                                              created_at=to_db(now or now_utc())))
+                                                              created_at=to_db(now)))
         except IntegrityError:
-            return False
+            return self._take_over(conversation_id, message_id, now)
         return True
+
+    def answered(self, conversation_id: str, message_id: str) -> None:
+        with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
+            connection.execute(answered_table.insert().values(conversation_id=conversation_id, message_id=message_id))
+
+    def _take_over(self, conversation_id: str, message_id: str, now: dt.datetime) -> bool:
+        done = sa.select(answered_table.c.message_id).where(answered_table.c.conversation_id == conversation_id,
+                                                             answered_table.c.message_id == message_id)
+        with self.engine.begin() as connection:
+            taken = connection.execute(seen_table.update().where(
+                seen_table.c.conversation_id == conversation_id, seen_table.c.message_id == message_id,
+                seen_table.c.created_at < to_db(now - ANSWER_LEASE), ~sa.exists(done)).values(created_at=to_db(now)))
+        return taken.rowcount == 1
 
 
 def clean_message(text: Any) -> str | None:

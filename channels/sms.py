@@ -48,7 +48,7 @@ from channels.delivery import HANDOFF_WORK, SMS_QUEUED
 
 logger = logging.getLogger(__name__)
 TWIML = "application/xml"
-REDELIVERY_WAIT_SECONDS = 10.0  # within Twilio's 15 s webhook timeout
+REDELIVERY_WAIT_SECONDS = 14.0  # within Twilio's 15 s webhook timeout; past CLAIM_LEASE the message is taken over
 SORRY = ("Sorry, something went wrong on our side and I couldn't answer that. Please try again in a few "
          "minutes, or reply HELP for other ways to reach us.")
 
@@ -144,7 +144,11 @@ class TwilioSMSInput(InputChannel):
                 # Twilio redelivers when it gave up waiting, and drops the first answer: give it that answer,
                 # waiting a little if it is still being made, but never process the message twice.
                 logger.info("SMS %s redelivered for %s; not processed again", message_sid, conversation_id)
-                return _twiml(await self._first_answer(message_sid, claim.stored_response))
+                first = await self._first_answer(message_sid, claim.stored_response)
+                if first is not None:
+                    return _twiml(first)
+                logger.warning("SMS %s: its first delivery was never answered (a server died?); processing it now",
+                               message_sid)
             try:
                 twiml = await self._answer(form.get("Body") or "", sender, conversation_id,
                                            message_sid, on_new_message)
@@ -157,11 +161,14 @@ class TwilioSMSInput(InputChannel):
 
         return sms_webhook
 
-    async def _first_answer(self, message_sid: str, stored: str | None) -> str:
+    async def _first_answer(self, message_sid: str, stored: str | None) -> str | None:
+        """The first delivery's answer; None when its process died and this delivery took the message over."""
         deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
         while stored is None and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             stored = self.ledger.stored_response(message_sid)
+            if stored is None and self.ledger.take_over(message_sid):
+                return None
         return stored or _single_message(None)
 
     async def _answer(self, body: str, sender: str, conversation_id: str, message_sid: str,

@@ -143,6 +143,7 @@ class WebChat(ConfiguredChannel):
             metadata = {VERIFIED_EMAIL_KEY: session["email"]} if session.get("email") else {}
             await on_new_message(UserMessage(text, SocketIOOutput(sio, "bot_uttered"), conversation_id,
                                              input_channel=self.name(), metadata=metadata))
+            self.seen.answered(conversation_id, message_id)
             HANDOFF_WORK.ring()
             return {"ok": True}
 

@@ -792,7 +792,8 @@ class ChatTab:
         pending = asyncio.all_tasks(self.loop)
         for task in pending:
             task.cancel()
-        self.run(asyncio.gather(*pending, return_exceptions=True))
+        if pending:  # gather() with nothing to gather would take another loop
+            self.run(asyncio.wait(pending))
         self.loop.close()
 
 

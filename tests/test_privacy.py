@@ -165,7 +165,9 @@ async def add_candidate(world: World, template: Person, now: dt.datetime) -> Per
     ledger.offer_choices(sms, [{"title": "Yes", "payload": "/affirm"}])
     ledger.remember_contact(sms, person.phone)
     SmsOutbox(state).enqueue(sms, person.phone, ["Your interview is tomorrow."], now=now)
-    SeenMessages(state).first_time(web, f"msg-{secrets.token_hex(6)}", now=now)
+    seen, message_id = SeenMessages(state), f"msg-{secrets.token_hex(6)}"
+    seen.first_time(web, message_id, now=now)
+    seen.answered(web, message_id)
     codes = EmailCodes(state, KEY)
     code = codes.issue(anonymous, person.email, on_an_application=True, now=now)
     assert codes.check(anonymous, code, now=now).reason == "verified"

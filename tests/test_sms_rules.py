@@ -100,3 +100,25 @@ def test_ledger_opt_outs_and_choices_survive_a_new_connection(tmp_path):
     assert not again.is_opted_out("+16175550101")
     again.offer_choices("sms-x", [])
     assert again.chosen_payload("sms-x", 1) is None
+
+
+def test_a_claim_left_unanswered_by_a_dead_process_is_taken_over(state_engine):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from bot.sms import CLAIM_LEASE, inbound_sms
+
+    ledger = SmsLedger(state_engine)
+    assert ledger.claim("SMdead", "sms-x").is_new
+    assert not ledger.claim("SMdead", "sms-x").is_new  # being answered: a redelivery waits for that answer
+    with state_engine.begin() as connection:  # the replica answering it died; the lease runs out
+        connection.execute(inbound_sms.update().values(
+            received_at=sa.func.datetime("now", f"-{int(CLAIM_LEASE.total_seconds()) + 5} seconds")))
+    taken = ledger.claim("SMdead", "sms-x")
+    assert taken.is_new  # processed by the redelivery instead of answered empty
+    assert not ledger.claim("SMdead", "sms-x").is_new  # and only by one of them
+    ledger.record_response("SMdead", "<Response/>")
+    with state_engine.begin() as connection:
+        connection.execute(inbound_sms.update().values(received_at=dt.datetime(2000, 1, 1)))
+    assert not ledger.claim("SMdead", "sms-x").is_new  # an answered message is never processed again

@@ -89,3 +89,19 @@ def test_history_shows_pressed_buttons_by_title_and_only_the_last_buttons():
         ("user", "hello"), ("bot", "Hi!"), ("user", "Where's my application?"), ("bot", "Your application...")]
     assert "quick_replies" not in shown[1]
     assert shown[-1]["quick_replies"] == [{"title": "Talk to a recruiter", "payload": "/request_human"}]
+
+
+def test_a_message_whose_server_died_is_processed_again_when_resent(state_engine):
+    import datetime as dt
+
+    from bot.clock import now_utc
+    from bot.webchat import ANSWER_LEASE, SeenMessages
+
+    seen, now = SeenMessages(state_engine), now_utc()
+    assert seen.first_time("web-1", "msg-00000001", now=now)
+    assert not seen.first_time("web-1", "msg-00000001", now=now + dt.timedelta(seconds=1))  # still being answered
+    later = now + ANSWER_LEASE + dt.timedelta(seconds=1)  # never answered: its server died
+    assert seen.first_time("web-1", "msg-00000001", now=later)
+    assert not seen.first_time("web-1", "msg-00000001", now=later)  # taken over once
+    seen.answered("web-1", "msg-00000001")
+    assert not seen.first_time("web-1", "msg-00000001", now=later + 10 * ANSWER_LEASE)  # answered: never again
