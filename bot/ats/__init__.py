@@ -34,29 +34,29 @@ def open_ats(settings: Settings, load_seed: bool = True) -> ATS:
     if settings.ats_backend not in BACKENDS:
         raise ATSConfigError(f"ATS_BACKEND={settings.ats_backend!r} is not supported (use: {', '.join(BACKENDS)})")
     local = EmbeddedATS(settings.ats_database, timeout=settings.ats_timeout_seconds)
-    if load_seed and settings.ats_seed_file is not None:
-        seed = read_seed_file(settings.ats_seed_file)
-        if local.seed_fingerprint() != seed.fingerprint:
-            local.load_seed(seed)
-            logger.info("embedded ATS loaded from %s: %s", settings.ats_seed_file, local.counts())
-    if settings.ats_backend == "embedded":
+    hosted = settings.ats_backend != "embedded"
+    # Read once: to load it, and for a hosted ATS also for the company (which the vendors' APIs do not say).
+    seed = (read_seed_file(settings.ats_seed_file)
+            if settings.ats_seed_file is not None and (load_seed or hosted) else None)
+    if load_seed and seed is not None and local.seed_fingerprint() != seed.fingerprint:
+        local.load_seed(seed)
+        logger.info("embedded ATS loaded from %s: %s", settings.ats_seed_file, local.counts())
+    if not hosted:
         return local
     from bot.ats.greenhouse import GreenhouseATS
     from bot.ats.hosted import HostedATS, NoteQueue
     from bot.ats.lever import LeverATS
     from bot.store import open_state_db
 
-    company = _hosted_company(settings, local)
+    company = _hosted_company(settings, local, seed.company if seed is not None else None)
     vendor = GreenhouseATS if settings.ats_backend == "greenhouse" else LeverATS
     records = vendor.from_settings(settings, company)
     return HostedATS(records, local, NoteQueue(open_state_db(settings.state_database)))
 
 
-def _hosted_company(settings: Settings, local: EmbeddedATS) -> Company:
+def _hosted_company(settings: Settings, local: EmbeddedATS, seeded: Company | None) -> Company:
     """Neither vendor API says the company's name or time zone: COMPANY_* settings, else the seed file's."""
-    if settings.ats_seed_file is not None:
-        seeded = read_seed_file(settings.ats_seed_file).company  # whether or not it is loaded yet
-    else:
+    if seeded is None:
         try:
             seeded = local.company()
         except ATSUnavailable:
