@@ -51,16 +51,38 @@ HANDOFF_SLOT = "handoff_active"
 TRANSIENT = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 
 
+# A signed request that still breaks a listener: errors of the input's shape get a 400 (Slack does not retry a
+# 4xx, and retrying would fail the same way); any other error (the state database busy, say) keeps bolt's 500,
+# which Slack retries.
+SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
+MAX_HANDOFF_ID = 2**63 - 1  # SQLite's INTEGER
+
+
 def _readable_slack_body(request: Request) -> bool:
-    """UTF-8, and a JSON object, or a form whose `payload` (interactivity) is a JSON object."""
+    """UTF-8, and a JSON object, or a form whose `payload` (interactivity) is a JSON object, with no text that is
+    not Unicode (a JSON escape of a lone surrogate) and an event, when there is one, that is an object."""
     try:
         text = (request.body or b"").decode("utf-8")
         if text.lstrip().startswith("{"):
-            return isinstance(json.loads(text), dict)
-        payload = urllib.parse.parse_qs(text).get("payload")
-        return payload is None or isinstance(json.loads(payload[0]), dict)
+            body = json.loads(text)
+        else:
+            payload = urllib.parse.parse_qs(text).get("payload")
+            if payload is None:
+                return True
+            body = json.loads(payload[0])
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError on a lone surrogate
     except (ValueError, RecursionError):
         return False
+    return isinstance(body, dict) and isinstance(body.get("event", {}), dict)
+
+
+async def _answer_shape_errors(error: Exception) -> BoltResponse | None:
+    """bolt's error handler: a 400 for a request whose shape a listener could not handle, else bolt's 500."""
+    if isinstance(error, SHAPE_ERRORS):
+        logger.warning("Slack request not understood (%s)", type(error).__name__)
+        return BoltResponse(status=400, body="request not understood")
+    logger.error("Slack request failed (%s); Slack will retry it", type(error).__name__)
+    return None
 
 
 async def recruiter_dm(client: AsyncWebClient, slack_user_id: str | None, email: str | None) -> str | None:
@@ -131,6 +153,7 @@ class RecruiterSlack(ConfiguredChannel):
             # Answer Slack only once what it sent is stored: a crash after the answer loses nothing.
             process_before_response=True,
         )
+        app.error(_answer_shape_errors)
 
         @app.action(CLAIM)
         async def claim(ack, body) -> None:
@@ -191,6 +214,8 @@ class RecruiterSlack(ConfiguredChannel):
         try:
             handoff_id = int(body["actions"][0]["value"])
         except (KeyError, IndexError, TypeError, ValueError):
+            handoff_id = None
+        if handoff_id is None or not 0 < handoff_id <= MAX_HANDOFF_ID:
             logger.warning("a handoff button arrived without a handoff id")
             return
         outcome = step(handoff_id, body["user"]["id"])

@@ -17,6 +17,9 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from engineio import AsyncServer as EngineIOServer
+from engineio import packet as engineio_packet
+from engineio.payload import Payload
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from sanic import Blueprint, Sanic, response
@@ -56,6 +59,49 @@ def _shared_manager() -> AsyncRedisManager | None:
     return AsyncRedisManager(redis_settings_url(), channel="candidate-assistant-web")
 
 
+# What a browser may send in a long-polling POST (engine.io protocol 4): the server pings, the client pongs.
+CLIENT_PACKETS = {engineio_packet.CLOSE, engineio_packet.PONG, engineio_packet.MESSAGE, engineio_packet.UPGRADE}
+
+
+class GuardedEngineIO(EngineIOServer):
+    """python-engineio (4.15.1, the newest) mishandles two polling POSTs any anonymous visitor can send: one to a
+    session that was just closed raises KeyError out of handle_request (a 500), and one carrying a packet a client
+    must not send (OPEN, PING, NOOP, an unknown type) makes it wait in disconnect() for a poll that may never come,
+    holding the request for Rasa's response timeout (an hour). Both get a 400 here; the second also closes the
+    session at once, as engine.io means to."""
+
+    async def handle_request(self, request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        refusal = await self._refusal(request)
+        if refusal is not None:
+            return response.text(refusal, status=400)
+        try:
+            return await super().handle_request(request, *args, **kwargs)
+        except KeyError:  # the session closed while this request waited (engine.io catches it for GET only)
+            return response.text("Session is disconnected", status=400)
+
+    async def _refusal(self, request: Request) -> str | None:
+        sid = request.args.get("sid")
+        socket = self.sockets.get(sid) if request.method == "POST" and sid else None
+        if socket is None or socket.upgraded:
+            return None  # engine.io answers these itself
+        if socket.closed:
+            return "Session is disconnected"
+        try:
+            packets = Payload(encoded_payload=(request.body or b"").decode("utf-8")).packets
+        except Exception:  # noqa: BLE001 - undecodable: engine.io refuses it itself, the same way
+            return None
+        if all(packet.packet_type in CLIENT_PACKETS for packet in packets):
+            return None
+        await socket.close(wait=False, abort=True)
+        self.sockets.pop(sid, None)
+        return "Unexpected packet type"
+
+
+class GuardedAsyncServer(AsyncServer):
+    def _engineio_server_class(self) -> type[EngineIOServer]:
+        return GuardedEngineIO
+
+
 class WebChat(ConfiguredChannel):
     @classmethod
     def name(cls) -> str:
@@ -73,8 +119,8 @@ class WebChat(ConfiguredChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         origins = self.settings.web_allowed_origins
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins="*" if "*" in origins else list(origins),
-                          client_manager=_shared_manager())
+        sio = GuardedAsyncServer(async_mode="sanic", cors_allowed_origins="*" if "*" in origins else list(origins),
+                                 client_manager=_shared_manager())
         self.sio = sio
         web = SocketBlueprint(sio, "/socket.io", "web_chat", __name__)
 

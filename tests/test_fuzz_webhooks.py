@@ -11,11 +11,11 @@ without loading the model. What they do with a request (signature check, parsing
 model, and a second full stack would cost another minute. Greenhouse's and Lever's checks are also fuzzed
 as the pure functions in bot/ats_webhooks.py, which is cheap enough for many more examples.
 
-Crashes this file found and that are fixed keep a regression test each (`test_fixed_crash_*`, with the
-smallest input). Those left are python-engineio's own and signed-but-malformed Slack requests
-(`test_known_crash_*` / `test_known_hang_*`, strict xfails with the fix in their reason); the property
-tests leave exactly those inputs out, so they keep guarding everything else. When one is fixed its
-xfail turns into a failure: delete the marker.
+Crashes this file found and that are fixed keep a regression test each (`test_fixed_crash_*` /
+`test_fixed_hang_*`, with the smallest input), and the property tests generate those inputs too:
+python-engineio's own two (a POST to a just-closed polling session, a packet type a client must not send),
+answered 400 by channels/web.py's GuardedEngineIO, and signed-but-malformed Slack requests, answered 400 by
+channels/recruiter_slack.py's shape checks and error handler.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ ascii_header = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), ma
 
 
 def json_values(text: st.SearchStrategy[str]) -> st.SearchStrategy:
-    # Integers stay far below 4300 digits, past which json.loads raises a bare ValueError (see the known crashes).
+    # Integers stay far below 4300 digits (past which json.loads raises a bare ValueError: its own fixed-crash test).
     scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | text
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
                         max_leaves=10)
@@ -618,9 +618,8 @@ message_events = st.fixed_dictionaries(
     optional={"thread_ts": slack_ts, "channel_type": st.sampled_from(["channel", "group", "im", "mpim"]),
               "subtype": st.sampled_from(["bot_message", "message_changed", "channel_join"]), "bot_id": slack_ids})
 action_values = st.one_of(plain_text(30), st.from_regex(r"\A-?[0-9]{1,18}\Z"))
-# Bolt parses a body before any middleware checks its signature (see the known crashes below), so the
-# property tests send what it can parse: valid UTF-8, JSON objects whose Slack fields have Slack's types,
-# form bodies whose `payload` is a JSON object, and text that is neither.
+# What Slack sends: valid UTF-8, JSON objects whose Slack fields have Slack's types, form bodies whose `payload`
+# is a JSON object, and text that is neither.
 well_formed_slack_bodies = st.one_of(
     st.builds(lambda event: slack_signing.event_callback(event), message_events),
     st.builds(lambda action_id, value, user, channel: slack_signing.block_action(action_id, value, user, channel),
@@ -635,6 +634,18 @@ unsigned_slack_bodies = st.one_of(
     plain_text(300).map(lambda text: text.encode()).filter(lambda body: not body.lstrip().startswith((b"{", b"["))
                                                            and b"payload" not in body and b"ssl_check" not in body),
     st.integers(1_050_000, 1_500_000).map(lambda size: encode_json({"type": "event_callback", "text": "x" * size})),
+)
+# Signed, so past the signature check, but not what Slack sends: fields of other types, ids past SQLite's
+# integers, lone surrogates in JSON escapes, events that are not objects.
+malformed_signed_slack_bodies = st.one_of(
+    st.builds(lambda event: slack_signing.event_callback(event),
+              st.dictionaries(st.sampled_from(["type", "channel", "user", "text", "ts", "thread_ts", "channel_type",
+                                               "subtype", "bot_id"]), json_values(odd_text(30)), max_size=8)
+              .map(lambda event: {"type": "message", **event})),
+    st.builds(lambda event: encode_json({"type": "event_callback", "event": event}), json_values(odd_text(30))),
+    st.builds(lambda action_id, value, user: slack_signing.block_action(action_id, value, user, "C0FUZZ001"),
+              st.sampled_from([CLAIM, HAND_BACK, CLOSE, CANDIDATE_BUTTON]),
+              st.integers(-(2**70), 2**70).map(str) | odd_text(30), odd_text(12)),
 )
 SLACK_FORGERIES = ["none", "timestamp only", "signature only", "garbage", "wrong secret", "stale", "future",
                    "replayed", "v1 scheme"]
@@ -698,6 +709,19 @@ def test_slack_signed_odd_requests_get_an_answer_not_an_error(webhook_server):
             assert reply.json() == {"challenge": json.loads(body)["challenge"]}
 
     signed()
+
+
+def test_slack_signed_malformed_requests_get_a_4xx_not_an_error(webhook_server):
+    url = f"{webhook_server.url}/webhooks/recruiter_slack/events"
+
+    @settings(FUZZ, max_examples=60)
+    @given(body=malformed_signed_slack_bodies)
+    def signed(body):
+        reply = post(url, body, slack_signing.sign(SLACK_SIGNING_SECRET, body))
+        assert reply.status_code in (200, 400, 404), (reply.status_code, reply.text[:300])
+
+    signed()
+    servers_alive([webhook_server.process])
     servers_alive([webhook_server.process])
 
 
@@ -716,27 +740,25 @@ def test_fixed_crash_slack_non_integer_timestamp(webhook_server):
 
 
 SIGNED_SLACK_CRASHES = {
-    # bolt's IgnoringSelfEvents middleware calls .get on the event (AttributeError)
-    "event-not-an-object": b'{"type": "event_callback", "event": []}',
-    # RecruiterSlack._recruiter_action: int(value) fits Python, not SQLite (OverflowError in HandoffDesk.claim)
-    "button-value-past-int64": slack_signing.block_action(CLAIM, str(2**63)),
-    # SlackCandidates.receive -> conversation_id_for: HMAC over user.encode() (UnicodeEncodeError)
-    "user-id-lone-surrogate": slack_signing.event_callback({
+    # bolt's IgnoringSelfEvents middleware called .get on the event (AttributeError): refused before bolt
+    "event-not-an-object": (b'{"type": "event_callback", "event": []}', 400),
+    # RecruiterSlack._recruiter_action: int(value) fits Python, not SQLite (OverflowError in HandoffDesk.claim):
+    # acknowledged, like any button without a handoff id, and nothing done
+    "button-value-past-int64": (slack_signing.block_action(CLAIM, str(2**63)), 200),
+    # SlackCandidates.receive -> conversation_id_for: HMAC over user.encode() (UnicodeEncodeError): refused
+    "user-id-lone-surrogate": (slack_signing.event_callback({
         "type": "message", "channel": "D0FUZZ0001", "user": "\ud800", "text": "hi", "ts": "1.000001",
-        "channel_type": "im"}),
+        "channel_type": "im"}), 400),
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "500 for SIGNED but malformed requests (low risk: only Slack can sign): bolt catches what its middleware "
-    "or a listener raises and answers 500 itself, which Slack retries; see SIGNED_SLACK_CRASHES. A 500 is also "
-    "what a genuine transient failure should give (Slack retries it), so it is left as it is; the fix would be "
-    "shape checks in the listeners and a range check of handoff ids in _recruiter_action."))
-@pytest.mark.parametrize("body", SIGNED_SLACK_CRASHES.values(), ids=SIGNED_SLACK_CRASHES.keys())
-def test_known_crash_slack_signed_malformed(webhook_server, body):
+@pytest.mark.parametrize(("body", "status"), SIGNED_SLACK_CRASHES.values(), ids=SIGNED_SLACK_CRASHES.keys())
+def test_fixed_crash_slack_signed_malformed(webhook_server, body, status):
+    before = webhook_server.state()
     reply = post(f"{webhook_server.url}/webhooks/recruiter_slack/events", body,
                  slack_signing.sign(SLACK_SIGNING_SECRET, body))
-    assert reply.status_code in (200, 400, 404)
+    assert reply.status_code == status, (reply.status_code, reply.text[:300])
+    assert webhook_server.state() == before
 
 
 # --- calendar invites --------------------------------------------------------------------------------------
@@ -812,7 +834,7 @@ def _socketio_connect(base_url: str, auth, timeout: float = 10) -> str:
 
 message_ids = st.one_of(st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z"), odd_text(70), json_values(plain_text()))
 chat_payloads = st.one_of(
-    json_values(odd_text()).filter(lambda value: value is not None),  # None would mean "no argument" (known crash)
+    json_values(odd_text()),  # None too: an event without data (its own fixed-crash test)
     st.fixed_dictionaries({"message_id": message_ids}, optional={
         "message": odd_text(2500) | json_values(odd_text()),
         "metadata": st.fixed_dictionaries({"verified_email": st.just("priya@example.com")}) | json_values(odd_text()),
@@ -874,11 +896,6 @@ def _engineio_session(base_url: str) -> str:
     return url + "?" + urllib.parse.urlencode(params)
 
 
-def _no_hanging_packet(body: bytes) -> bool:
-    # engine.io packets a client must not send (OPEN, PING, NOOP) make python-engineio hang the POST (known below)
-    return not any(record[:1] in (b"0", b"2", b"6") for record in body.split(b"\x1e"))
-
-
 def test_web_chat_polling_transport_survives_malformed_packets(stack):
     url = f"{stack.stack.rasa_url}/socket.io/"
 
@@ -886,16 +903,16 @@ def test_web_chat_polling_transport_survives_malformed_packets(stack):
     @given(body=st.one_of(st.binary(max_size=200), invalid_utf8,
                           st.builds(lambda kind, payload: kind.encode() + encode_json(payload, raw_utf8=True),
                                     st.from_regex(r"\A[0-9]{1,3}\Z"), json_values(odd_text()))
-                          ).filter(_no_hanging_packet),
+                          ),
            query=st.dictionaries(st.sampled_from(["EIO", "transport", "sid", "t", "j", "b64"]) | plain_text(10),
                                  plain_text(20), max_size=4),
-           content_type=content_types, with_session=st.booleans())
-    def malformed(body, query, content_type, with_session):
-        # One POST per session: a second one after the body closed it is python-engineio's known 500 (below).
+           content_type=content_types, with_session=st.booleans(), again=st.booleans())
+    def malformed(body, query, content_type, with_session, again):
         session = _engineio_session(stack.stack.rasa_url) if with_session else (
             url + "?" + urllib.parse.urlencode({"EIO": "4", "transport": "polling", **query}))
-        reply = post(session, body, {"Content-Type": content_type}, timeout=10)
-        assert reply.status_code < 500, (reply.status_code, reply.text[:200])
+        for _ in range(2 if again else 1):  # the second POST may find the session closed by the first
+            reply = post(session, body, {"Content-Type": content_type}, timeout=10)
+            assert reply.status_code < 500, (reply.status_code, reply.text[:200])
 
     malformed()
     servers_alive(stack.stack.processes)
@@ -919,28 +936,23 @@ def test_fixed_crash_web_event_without_data(stack):
         post(session, b"1", text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "500 from python-engineio 4.15.1 (the newest): a POST to a polling session that was just closed (after a "
-    "CLOSE packet, or a refused namespace) raises KeyError('Session is disconnected') in _get_socket, which its "
-    "POST branch does not catch (the GET branch does). Any anonymous visitor can do it; the server carries on. "
-    "Fix: upstream; here, channels/web.py can give AsyncServer an engine.io server class "
-    "(_engineio_server_class) whose handle_request answers KeyError with 400."))
-def test_known_crash_engineio_post_after_close(stack):
+def test_fixed_crash_engineio_post_after_close(stack):
+    # python-engineio 4.15.1 (the newest) raised KeyError('Session is disconnected') out of the POST branch: a 500
     session = _engineio_session(stack.stack.rasa_url)
     assert post(session, b"1", {"Content-Type": "text/plain;charset=UTF-8"}).status_code == 200
-    assert post(session, b"1", {"Content-Type": "text/plain;charset=UTF-8"}).status_code == 400
+    reply = post(session, b"1", {"Content-Type": "text/plain;charset=UTF-8"})
+    assert (reply.status_code, reply.text) == (400, "Session is disconnected")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A POST carrying an engine.io packet a client must not send (OPEN '0', PING '2', NOOP '6') is never "
-    "answered while no long-poll GET is pending: python-engineio raises UnknownPacketError and then waits in "
-    "disconnect() for a poll to drain the CLOSE packet, holding the request (Rasa's response timeout is an "
-    "hour). Fix: upstream (close with abort=True there); here, refuse such POST bodies with 400 before "
-    "engine.io sees them, or lower the socket.io route's response timeout."))
-def test_known_hang_engineio_noop_packet_without_a_poll(stack):
-    reply = post(_engineio_session(stack.stack.rasa_url), b"6", {"Content-Type": "text/plain;charset=UTF-8"},
-                 timeout=3)
-    assert reply.status_code == 400
+@pytest.mark.parametrize("packet", [b"0", b"2", b"6", b"7", b"4hi\x1e6"],
+                         ids=["open", "ping", "noop", "unknown", "mixed"])
+def test_fixed_hang_engineio_client_must_not_send_packet(stack, packet):
+    # python-engineio raised UnknownPacketError, then waited in disconnect() for a long-poll to drain its CLOSE
+    # packet: without one pending the POST hung for Rasa's response timeout (an hour)
+    session = _engineio_session(stack.stack.rasa_url)
+    reply = post(session, packet, {"Content-Type": "text/plain;charset=UTF-8"}, timeout=5)
+    assert (reply.status_code, reply.text) == (400, "Unexpected packet type")
+    assert requests.get(session, timeout=5).status_code == 400  # and the session is closed
 
 
 # --- afterwards ---------------------------------------------------------------------------------------------
