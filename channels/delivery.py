@@ -33,6 +33,7 @@ from channels.configured import ConfiguredChannel
 
 logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
+LOOP_STOP_SECONDS = 5.0
 
 
 class Doorbell:
@@ -46,8 +47,11 @@ class Doorbell:
         self._event.set()
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation that arrives as the bell
+        # rings (bpo-42130), which under load left a loop running after the server asked it to stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         self._event.clear()
 
 
@@ -67,8 +71,12 @@ def run_with_server(blueprint: Blueprint, loop: Callable[[Sanic], Awaitable[None
     async def stop(_app: Sanic, _loop) -> None:
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:  # bounded: a loop that does not stop must not hold the server's shutdown
+            _, pending = await asyncio.wait(tasks, timeout=LOOP_STOP_SECONDS)
+            for task in pending:
+                frames = task.get_stack(limit=1)
+                where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "unknown"
+                logger.warning("a background loop did not stop within %gs (at %s)", LOOP_STOP_SECONDS, where)
         tasks.clear()
 
 

@@ -73,6 +73,9 @@ def _hosted_company(settings: Settings, local: EmbeddedATS, seeded: Company | No
 async def call_ats(function: Callable[..., T], *args, timeout: float) -> T:
     """Run a blocking ATS call off the event loop; past `timeout` seconds it counts as unavailable."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(functools.partial(function, *args)), timeout)
-    except asyncio.TimeoutError as error:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that arrives as the call
+        # finishes, and a loop stopped with the server then runs on (it held Rasa's shutdown until SIGKILL).
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(functools.partial(function, *args))
+    except TimeoutError as error:
         raise ATSUnavailable(f"ATS did not answer within {timeout:g}s") from error

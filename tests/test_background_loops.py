@@ -1,0 +1,56 @@
+"""The background loops the Rasa server runs (deliveries, handoffs, ATS updates) stop when it stops.
+
+Under load a loop's doorbell rings all the time, so a stop request often arrives in the same moment as a
+ring. Python 3.11's asyncio.wait_for swallowed that cancellation (bpo-42130): the loop carried on and held
+Rasa's shutdown until it was killed. These tests ring and cancel in every interleaving of a few loop steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.ats import call_ats
+from channels.delivery import Doorbell
+
+
+async def _stops(ring_then_steps: int) -> bool:
+    bell = Doorbell()
+    rounds = 0
+
+    async def loop() -> None:
+        nonlocal rounds
+        while True:
+            await bell.wait(30)
+            rounds += 1
+
+    task = asyncio.ensure_future(loop())
+    await asyncio.sleep(0)  # the loop is waiting for the bell
+    bell.ring()
+    for _ in range(ring_then_steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    return task in done and task.cancelled()
+
+
+@pytest.mark.parametrize("steps", range(6))
+def test_a_loop_waiting_for_its_doorbell_stops_when_cancelled_as_the_bell_rings(steps):
+    assert asyncio.run(_stops(steps))
+
+
+def test_an_ats_call_cancelled_as_it_finishes_still_cancels_its_caller():
+    async def scenario(delay: float) -> bool:
+        async def caller() -> None:
+            while True:
+                await call_ats(time.sleep, delay, timeout=5)
+
+        task = asyncio.ensure_future(caller())
+        await asyncio.sleep(delay)  # around the moment the call returns
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        return task in done and task.cancelled()
+
+    assert all(asyncio.run(scenario(delay)) for delay in (0.0, 0.001, 0.002, 0.005, 0.01, 0.02))
