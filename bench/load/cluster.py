@@ -37,9 +37,9 @@ class Cluster:
     def kill(self, replica: Replica, mode: str) -> float:
         """Stop one replica (its Rasa server and action server) while the load runs; returns the seconds it took.
 
-        stop: Stack.stop(), as `make run` and the tests stop a stack (SIGTERM to both processes, SIGKILL after
-        15 s); drain: SIGTERM to the Rasa server alone, wait until it has finished what it was doing and
-        exited, then Stack.stop() the action server; crash: SIGKILL the Rasa server, then Stack.stop()."""
+        stop: Stack.stop(), as `make run` and the tests stop a stack (SIGTERM to the Rasa server, SIGKILL after
+        15 s, then the same for its action server); drain: the same with 30 s for the Rasa server to finish
+        what it was doing; crash: SIGKILL the Rasa server, then Stack.stop()."""
         started = time.perf_counter()
         rasa = replica.running.stack.processes[-1]
         if mode == "crash" and rasa.poll() is None:
