@@ -37,17 +37,15 @@ import datetime as dt
 import json
 import re
 import secrets
-import threading
 import time
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import yaml
 
-from tests.fakes.http import serve
+from tests.fakes.http import FakeAPIServer
 
 RATE_LIMIT = 50  # requests per 10 seconds, the docs' example value (reported, not enforced)
 NOTE_VISIBILITIES = ("admin_only", "private", "public")
@@ -59,7 +57,9 @@ ID_BASES = {"user": 100000, "job": 200000, "stage": 300000, "candidate": 400000,
             "department": 600000, "office": 700000, "interview": 800000, "note": 900000}
 
 @dataclass
-class FakeGreenhouseAPI:
+class FakeGreenhouseAPI(FakeAPIServer):
+    FAILURES = ("500", "429", "hang")
+
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     candidates: list[dict] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)
@@ -69,39 +69,8 @@ class FakeGreenhouseAPI:
     notes: list[dict] = field(default_factory=list)  # notes posted, each with the candidate_id it was posted on
     ids: dict[str, int] = field(default_factory=dict)  # from_seed: seed id -> Greenhouse id
     requests_log: list[tuple[str, str]] = field(default_factory=list)  # (method, path with query)
-    failures: list[str] = field(default_factory=list)  # "500", "429" or "hang", consumed one per request
     per_page_max: int = 500
-    hang_seconds: float = 15.0
     _recent: deque = field(default_factory=deque)  # request times in the last 10 s, for X-RateLimit-Remaining
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeGreenhouseAPI:
-        def respond(method: str, path: str, headers: Any, raw: bytes) -> tuple | None:
-            status, payload, extra = self.handle(method, path, headers, raw)
-            if status == 0:
-                return None  # a hang: the client times out
-            # Harvest's Link, Retry-After and X-RateLimit-* headers ride along.
-            return status, json.dumps(payload).encode(), "application/json; charset=utf-8", extra
-
-        self._server = serve(respond)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def fail_next(self, count: int, how: str = "500") -> None:
-        if how not in ("500", "429", "hang"):
-            raise ValueError(f"unknown failure {how!r}")
-        with self._lock:
-            self.failures.extend([how] * count)
 
     def notes_for(self, candidate_id: int) -> list[str]:
         with self._lock:
@@ -109,23 +78,28 @@ class FakeGreenhouseAPI:
 
     # ---- requests -------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _record(self, method: str, target: str) -> None:
+        self.requests_log.append((method, target))
+        now = time.monotonic()
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - 10:
+            self._recent.popleft()
+
+    def _failure(self, how: str) -> tuple:
+        if how == "429":
+            return _json(429, {"message": "Rate limit exceeded"}, {"Retry-After": "1"})
+        return _json(500, {"message": "Internal Server Error"}, self._rate())
+
+    def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple:
+        return _json(*self.handle(method, target, headers, raw))
+
+    def _rate(self) -> dict[str, str]:
         with self._lock:
-            self.requests_log.append((method, target))
-            failure = self.failures.pop(0) if self.failures else None
-            now = time.monotonic()
-            self._recent.append(now)
-            while self._recent and self._recent[0] < now - 10:
-                self._recent.popleft()
             remaining = max(0, RATE_LIMIT - len(self._recent))
-        if failure == "hang":
-            time.sleep(self.hang_seconds)
-            return 0, {}, {}
-        if failure == "429":
-            return 429, {"message": "Rate limit exceeded"}, {"Retry-After": "1"}
-        rate = {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(remaining)}
-        if failure == "500":
-            return 500, {"message": "Internal Server Error"}, rate
+        return {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(remaining)}
+
+    def handle(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        rate = self._rate()
         expected = "Basic " + base64.b64encode(f"{self.api_key}:".encode()).decode()
         if headers.get("Authorization") != expected:
             return 401, {"message": "Invalid Basic Auth credentials"}, rate
@@ -463,6 +437,11 @@ def _parse_time(value: str) -> dt.datetime | None:
 def _int(value: str) -> int | None:
     value = value.strip()
     return int(value) if value.isdigit() else None
+
+
+def _json(status: int, payload: Any, extra: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
+    """An answer as the server sends it, Harvest's Link, Retry-After and X-RateLimit-* headers riding along."""
+    return status, json.dumps(payload).encode(), "application/json; charset=utf-8", extra
 
 
 def _not_found() -> tuple[int, dict, dict]:

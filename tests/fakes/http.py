@@ -1,11 +1,13 @@
-"""The local HTTP server under each fake SaaS API: a thread serving 127.0.0.1 on a free port."""
+"""The local HTTP server under each fake SaaS API (a thread serving 127.0.0.1 on a free port), and the base
+class that runs it and plays the failures tests ask for."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self
 
 # respond(method, path, headers, body) -> (status, body, content type[, extra headers]), or None to
 # leave the client hanging (a fake's simulated timeout).
@@ -40,3 +42,62 @@ def serve(respond: Responder) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
+
+
+@dataclass(kw_only=True)  # keyword-only, so each fake's own fields keep their positions in its constructor
+class FakeAPIServer:
+    """What every fake SaaS API shares: its server thread, and failures queued by fail_next for the next requests.
+
+    A fake supplies _record (note a request as it arrives), _failure (its API's answer to a queued "500" or
+    "429") and _answer (the real answer), each returning what a Responder returns.
+    """
+
+    FAILURES: ClassVar[tuple[str, ...]] = ("500", "hang")  # the kinds fail_next takes
+
+    failures: list[str] = field(default_factory=list)  # kinds from FAILURES, consumed one per request
+    hang_seconds: float = 15.0  # how long a "hang" holds its request, unless the fake stops first
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Self:
+        self._stopping.clear()
+        self._server = serve(self._respond)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # ends any hung request
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def fail_next(self, count: int, how: str = "500") -> None:
+        if how not in self.FAILURES:
+            raise ValueError(f"unknown failure {how!r}")
+        with self._lock:
+            self.failures.extend([how] * count)
+
+    def _respond(self, method: str, target: str, headers: Any, raw: bytes) -> tuple | None:
+        with self._lock:
+            self._record(method, target)
+            failure = self.failures.pop(0) if self.failures else None
+        if failure == "hang":
+            self._stopping.wait(self.hang_seconds)
+            return None  # the client times out
+        if failure is not None:
+            return self._failure(failure)
+        return self._answer(method, target, headers, raw)
+
+    def _record(self, method: str, target: str) -> None:
+        """Called with the lock held for every request, failed ones included."""
+
+    def _failure(self, how: str) -> tuple:
+        raise NotImplementedError
+
+    def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple | None:
+        raise NotImplementedError

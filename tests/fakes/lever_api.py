@@ -40,16 +40,14 @@ import binascii
 import datetime as dt
 import json
 import secrets
-import threading
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.fakes.http import serve
+from tests.fakes.http import FakeAPIServer
 
 # Ids derived from seed ids are uuid5(LEVER_NAMESPACE, "<kind>:<seed id>"): the same seed gives the same ids.
 LEVER_NAMESPACE = uuid.UUID("6c6576e5-7200-4a70-9b1d-000000000001")
@@ -66,7 +64,9 @@ def lever_id(kind: str, seed_id: str) -> str:
 
 
 @dataclass
-class FakeLeverAPI:
+class FakeLeverAPI(FakeAPIServer):
+    FAILURES = ("500", "429", "hang")
+
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     opportunities: list[dict] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)
@@ -79,42 +79,13 @@ class FakeLeverAPI:
     # application, archive_reason; opportunity and application are keyed by the seed application id).
     ids: dict[str, str] = field(default_factory=dict)
     requests_log: list[tuple[str, str]] = field(default_factory=list)  # (method, path with query)
-    failures: list[str] = field(default_factory=list)  # "500", "429" or "hang", consumed one per request
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stopped: threading.Event = field(default_factory=threading.Event)
 
-    # --- lifecycle, as the other fakes ---------------------------------------------------------------
+    # --- lifecycle: FakeAPIServer's, with the API root under /v1 -------------------------------------
 
     @property
     def base_url(self) -> str:
         """Where the API root is: use it as you would https://api.lever.co/v1."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def start(self) -> FakeLeverAPI:
-        def respond(method: str, path: str, headers: Any, raw: bytes) -> tuple | None:
-            status, payload = self.handle(method, path, headers.get("Authorization"), raw)
-            if status == 0:
-                return None  # a hang: the client times out
-            extra = {"Retry-After": "1"} if status == 429 else {}
-            return status, json.dumps(payload).encode(), "application/json", extra
-
-        self._stopped.clear()
-        self._server = serve(respond)
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()  # releases hanging requests
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def fail_next(self, count: int, how: str = "500") -> None:
-        if how not in ("500", "429", "hang"):
-            raise ValueError(f"unknown failure {how!r}")
-        with self._lock:
-            self.failures.extend([how] * count)
+        return super().base_url + "/v1"
 
     def notes_on(self, opportunity_id: str) -> list[str]:
         with self._lock:
@@ -122,17 +93,18 @@ class FakeLeverAPI:
 
     # --- requests ------------------------------------------------------------------------------------
 
+    def _record(self, method: str, target: str) -> None:
+        self.requests_log.append((method, target))
+
+    def _failure(self, how: str) -> tuple:
+        if how == "429":
+            return _json(429, _error("TooManyRequests", "Rate limit exceeded, retry later"))
+        return _json(500, _error("InternalServerError", "An internal error occurred"))
+
+    def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple:
+        return _json(*self.handle(method, target, headers.get("Authorization"), raw))
+
     def handle(self, method: str, path: str, authorization: str | None, raw: bytes) -> Answer:
-        with self._lock:
-            self.requests_log.append((method, path))
-            failure = self.failures.pop(0) if self.failures else None
-        if failure == "hang":
-            self._stopped.wait(15)
-            return 0, {}
-        if failure == "500":
-            return 500, _error("InternalServerError", "An internal error occurred")
-        if failure == "429":
-            return 429, _error("TooManyRequests", "Rate limit exceeded, retry later")
         if not self._authorized(authorization):
             return 401, _error("UnauthorizedError", "Invalid API key: provide it as the Basic auth username")
         url = urllib.parse.urlsplit(path)
@@ -349,6 +321,12 @@ class FakeLeverAPI:
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
+
+def _json(status: int, payload: dict) -> tuple[int, bytes, str, dict[str, str]]:
+    """An answer as the server sends it; a 429 tells the client to come back in a second."""
+    extra = {"Retry-After": "1"} if status == 429 else {}
+    return status, json.dumps(payload).encode(), "application/json", extra
 
 
 def _error(code: str, message: str) -> dict:

@@ -29,15 +29,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.fakes.http import serve
+from tests.fakes.http import FakeAPIServer
 
 HANG_SECONDS = 30.0  # a hung request gives up after this long, or as soon as the fake stops
 
@@ -57,7 +55,9 @@ class PostedMessage:
 
 
 @dataclass
-class FakeSlackAPI:
+class FakeSlackAPI(FakeAPIServer):
+    """base_url is the server root; slack_sdk clients want base_url=fake.base_url + "/api/"."""
+
     bot_token: str = field(default_factory=lambda: "xoxb-" + secrets.token_hex(16))
     team_id: str = "T0FAKE"
     bot_user_id: str = "U0BOT"
@@ -66,43 +66,22 @@ class FakeSlackAPI:
     posted: list[PostedMessage] = field(default_factory=list)
     updates: list[PostedMessage] = field(default_factory=list)  # a snapshot of each message after chat.update
     calls: list[tuple[str, dict]] = field(default_factory=list)  # every call answered ok: (method, params)
-    failures: list[str] = field(default_factory=list)  # "500" or "hang", consumed one per request
     requests: int = 0
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stopping: threading.Event = field(default_factory=threading.Event)
+    hang_seconds: float = field(default=HANG_SECONDS, kw_only=True)
     _last_ts: int = 0  # microseconds of the last ts handed out
     _opened: set[str] = field(default_factory=set)
 
-    @property
-    def base_url(self) -> str:
-        """The server root; slack_sdk clients want base_url=fake.base_url + "/api/"."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def _record(self, method: str, target: str) -> None:
+        self.requests += 1
 
-    def start(self) -> FakeSlackAPI:
-        def respond(_method: str, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str] | None:
-            status, payload = self.handle(path, headers.get("Authorization"), headers.get("Content-Type"), raw)
-            if status == 0:
-                return None  # a hang: the client times out
-            if status == 200:
-                return status, json.dumps(payload).encode(), "application/json; charset=utf-8"
-            return status, str(payload.get("body", "")).encode(), "text/plain; charset=utf-8"
+    def _failure(self, how: str) -> tuple[int, bytes, str]:
+        return 500, b"internal error", "text/plain; charset=utf-8"
 
-        self._stopping.clear()
-        self._server = serve(respond)
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # ends any hung request
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def fail_next(self, count: int, how: str = "500") -> None:
-        assert how in ("500", "hang"), how
-        with self._lock:
-            self.failures.extend([how] * count)
+    def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, bytes, str]:
+        status, payload = self.handle(target, headers.get("Authorization"), headers.get("Content-Type"), raw)
+        if status == 200:
+            return status, json.dumps(payload).encode(), "application/json; charset=utf-8"
+        return status, str(payload.get("body", "")).encode(), "text/plain; charset=utf-8"
 
     def messages_in(self, channel: str, thread_ts: str | None = None) -> list[PostedMessage]:
         """Messages posted to channel (a user ID means the DM with that user); with thread_ts, only the
@@ -135,14 +114,6 @@ class FakeSlackAPI:
 
     def handle(self, path: str, authorization: str | None, content_type: str | None,
                raw: bytes) -> tuple[int, dict]:
-        with self._lock:
-            self.requests += 1
-            failure = self.failures.pop(0) if self.failures else None
-        if failure == "hang":
-            self._stopping.wait(HANG_SECONDS)
-            return 0, {}
-        if failure == "500":
-            return 500, {"body": "internal error"}
         url = urllib.parse.urlsplit(path)
         if not url.path.startswith("/api/"):
             return 404, {"body": "not found"}

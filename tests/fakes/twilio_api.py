@@ -16,14 +16,12 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.fakes.http import serve
+from tests.fakes.http import FakeAPIServer
 
 
 @dataclass
@@ -35,39 +33,21 @@ class SentMessage:
 
 
 @dataclass
-class FakeTwilioAPI:
+class FakeTwilioAPI(FakeAPIServer):
     account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     unsubscribed: set[str] = field(default_factory=set)
     messages: list[SentMessage] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # "500" or "hang", consumed one per request
     requests: int = 0
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def _record(self, method: str, target: str) -> None:
+        self.requests += 1
 
-    def start(self) -> FakeTwilioAPI:
-        def respond(_method: str, path: str, headers: Any, raw: bytes) -> tuple[int, bytes, str] | None:
-            status, payload = self.handle(path, headers.get("Authorization"), raw)
-            if status == 0:
-                return None  # a hang: the client times out
-            return status, json.dumps(payload).encode(), "application/json"
+    def _failure(self, how: str) -> tuple[int, bytes, str]:
+        return _json(500, _error(20500, "Internal Server Error", 500))
 
-        self._server = serve(respond)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def fail_next(self, count: int, how: str = "500") -> None:
-        with self._lock:
-            self.failures.extend([how] * count)
+    def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, bytes, str]:
+        return _json(*self.handle(target, headers.get("Authorization"), raw))
 
     def sent_to(self, phone: str) -> list[str]:
         with self._lock:
@@ -83,14 +63,6 @@ class FakeTwilioAPI:
         raise AssertionError(f"{count} SMS to {phone} expected, got {self.sent_to(phone)}")
 
     def handle(self, path: str, authorization: str | None, raw: bytes) -> tuple[int, dict]:
-        with self._lock:
-            self.requests += 1
-            failure = self.failures.pop(0) if self.failures else None
-        if failure == "hang":
-            time.sleep(15)
-            return 0, {}
-        if failure == "500":
-            return 500, _error(20500, "Internal Server Error", 500)
         if path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
             return 404, _error(20404, "The requested resource was not found", 404)
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -113,6 +85,10 @@ class FakeTwilioAPI:
                      "body": body, "status": "queued", "num_segments": "1", "direction": "outbound-api",
                      "api_version": "2010-04-01", "error_code": None, "error_message": None,
                      "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message.sid}.json"}
+
+
+def _json(status: int, payload: dict) -> tuple[int, bytes, str]:
+    return status, json.dumps(payload).encode(), "application/json"
 
 
 def _error(code: int, message: str, status: int) -> dict:
