@@ -16,6 +16,7 @@ Nothing personal (phones, emails, names, note text) is logged.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -40,6 +41,7 @@ from bot.ats.base import (
     Stage,
 )
 from bot.ats.http import ApiClient, ATSAuthError, ATSConfigError, TTLCache
+from bot.ats.phone_index import PhoneEntry, PhoneIndex
 from bot.phone import normalise_phone
 from bot.settings import Settings
 
@@ -79,11 +81,13 @@ class GreenhouseATS:
         self._jobs: TTLCache[tuple[Job, str | None] | None] = TTLCache(job_cache_seconds, clock)
         self._open_jobs: TTLCache[list[Job]] = TTLCache(job_cache_seconds, clock)
         self._users: TTLCache[Recruiter | None] = TTLCache(job_cache_seconds, clock)
-        self.phone_index_seconds = phone_index_seconds
-        self.phone_rebuild_seconds = phone_rebuild_seconds
-        self._clock = clock
-        self._phone_index: _PhoneIndex | None = None
-        self._phone_index_lock = threading.Lock()  # one thread updates the index; the others wait for it
+        self._phone_index: PhoneIndex[_UpdatedAt] = PhoneIndex(
+            every_record=lambda: self._list("candidates"), updated_since=self._candidates_updated_since,
+            entry_of=self._phone_entry, updated_at=_updated_at, refresh_seconds=phone_index_seconds,
+            rebuild_seconds=phone_rebuild_seconds, clock=clock,
+            wait_for_update=True,  # a lookup never answers from an index that is due: it waits for the update
+            logger=logger, built_message="Greenhouse phone index built: %(records)d candidates, %(keys)d numbers",
+            updated_message="Greenhouse phone index updated: %(changed)d candidates changed")
         self._candidate_of: dict[int, int] = {}  # application id -> candidate id, oldest first
         self._candidate_of_lock = threading.Lock()
 
@@ -138,11 +142,8 @@ class GreenhouseATS:
         if wanted is None:
             return None
         matches = []
-        index = self._current_phone_index()
-        with self._phone_index_lock:  # a copy: another thread's refresh may change the sets meanwhile
-            candidate_ids = tuple(index.ids_by_phone.get(wanted, ()))
-        for candidate_id in candidate_ids:
-            record = self._candidate_record(str(candidate_id))
+        for candidate_id in self._phone_index.current().find(wanted):
+            record = self._candidate_record(candidate_id)
             if record is not None and wanted in self._phones_of(record):
                 matches.append(record)
         return self._one_person(matches, phone=wanted)
@@ -294,26 +295,14 @@ class GreenhouseATS:
 
     def warm_phone_index(self) -> None:
         """Build the phone index now (at start-up), so no candidate's first text waits for every page."""
-        self._current_phone_index()
+        self._phone_index.current()
 
-    def _current_phone_index(self) -> _PhoneIndex:
-        with self._phone_index_lock:
-            now = self._clock()
-            index = self._phone_index
-            if index is None or now - index.built_at >= self.phone_rebuild_seconds:
-                index = _PhoneIndex(built_at=now)
-                for record in self._list("candidates"):
-                    index.put(record["id"], self._phones_of(record), record.get("updated_at"))
-                self._phone_index = index  # only once every page is read
-                logger.info("Greenhouse phone index built: %d candidates, %d numbers",
-                            len(index.phones_by_id), len(index.ids_by_phone))
-            elif now - index.refreshed_at >= self.phone_index_seconds:
-                updated = self._list("candidates", {"updated_after": index.watermark} if index.watermark else {})
-                for record in updated:
-                    index.put(record["id"], self._phones_of(record), record.get("updated_at"))
-                index.refreshed_at = now
-                logger.debug("Greenhouse phone index updated: %d candidates changed", len(updated))
-            return index
+    def _candidates_updated_since(self, since: _UpdatedAt | None) -> list[dict]:
+        return self._list("candidates", {"updated_after": since.text} if since is not None else {})
+
+    def _phone_entry(self, record: dict) -> PhoneEntry:
+        candidate_id = str(record["id"])
+        return PhoneEntry(candidate_id, candidate_id, self._phones_of(record))
 
     def _phones_of(self, record: dict) -> list[str]:
         """The candidate's numbers in E.164, mobile numbers first; numbers that are not valid are left out."""
@@ -439,26 +428,18 @@ class GreenhouseATS:
         return moment.astimezone(self._timezone).date() if moment is not None else None
 
 
-class _PhoneIndex:
-    """E.164 numbers -> Greenhouse candidate ids, and the latest `updated_at` seen (Greenhouse's clock)."""
+@dataclasses.dataclass(frozen=True, order=True)
+class _UpdatedAt:
+    """A candidate's `updated_at` as Greenhouse wrote it (sent back as is), ordered by the moment it names."""
 
-    def __init__(self, built_at: float) -> None:
-        self.built_at = self.refreshed_at = built_at
-        self.ids_by_phone: dict[str, set[int]] = {}
-        self.phones_by_id: dict[int, tuple[str, ...]] = {}
-        self.watermark: str | None = None
-        self._watermark_moment: dt.datetime | None = None
+    moment: dt.datetime
+    text: str = dataclasses.field(compare=False)
 
-    def put(self, candidate_id: int, phones: list[str], updated_at: str | None) -> None:
-        for old in self.phones_by_id.pop(candidate_id, ()):
-            self.ids_by_phone.get(old, set()).discard(candidate_id)
-        for phone in phones:
-            self.ids_by_phone.setdefault(phone, set()).add(candidate_id)
-        if phones:
-            self.phones_by_id[candidate_id] = tuple(phones)
-        moment = _timestamp(updated_at)
-        if moment is not None and (self._watermark_moment is None or moment > self._watermark_moment):
-            self.watermark, self._watermark_moment = updated_at, moment
+
+def _updated_at(record: dict) -> _UpdatedAt | None:
+    text = record.get("updated_at")
+    moment = _timestamp(text)
+    return _UpdatedAt(moment, text) if moment is not None else None
 
 
 def _timestamp(value: str | None) -> dt.datetime | None:

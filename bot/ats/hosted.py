@@ -32,12 +32,14 @@ from bot.ats.base import (
     Recruiter,
 )
 from bot.ats.embedded import EmbeddedATS
+from bot.ats.http import TTLCache
 from bot.clock import now_utc, to_db
 from bot.outbox import DurableQueue, queue_table
 from bot.when import format_slot
 
 logger = logging.getLogger(__name__)
 NOTE_DEADLINE = dt.timedelta(days=7)
+LOCAL_JOBS_SECONDS = 5.0  # how long the local jobs (interview plans) are reused before being read again
 
 ats_notes_table = queue_table(
     "ats_notes",  # conversation_id: "application:<id>", so one application's notes keep their order
@@ -83,6 +85,10 @@ class HostedATS:
         self.records = records
         self.scheduler = scheduler
         self.notes = notes
+        # Local jobs change only when the seed file is loaded again (`python -m bot ats load`, or a start-up with a
+        # changed ATS_SEED_FILE, maybe in another process) or mirror() copies in a hosted job with the plans it got
+        # here; nothing in this process can tell without reading the database, so a short TTL bounds staleness.
+        self._local_jobs: TTLCache[tuple[Job, ...]] = TTLCache(LOCAL_JOBS_SECONDS)
 
     def __getattr__(self, name: str):
         # check_credentials and anything vendor-specific
@@ -130,7 +136,8 @@ class HostedATS:
 
     def _with_plans(self, job: Job) -> Job:
         """The hosted job, its stages carrying the interview plans and wording of the local job with its title."""
-        local = next((j for j in self.scheduler.list_jobs() if j.title.casefold() == job.title.casefold()), None)
+        local_jobs = self._local_jobs.get_or_load("jobs", lambda: tuple(self.scheduler.list_jobs()))
+        local = next((j for j in local_jobs if j.title.casefold() == job.title.casefold()), None)
         if local is None:
             return job
         stages = []

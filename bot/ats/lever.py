@@ -29,9 +29,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +48,7 @@ from bot.ats.base import (
     Stage,
 )
 from bot.ats.http import ApiClient, ATSConfigError, TTLCache
+from bot.ats.phone_index import PhoneEntry, PhoneIndex
 from bot.phone import normalise_phone, region_of
 from bot.settings import Settings
 
@@ -89,12 +89,14 @@ class LeverATS:
             self._zone = dt.timezone.utc
         self._jobs: TTLCache[Any] = TTLCache(job_cache_seconds, clock)  # postings, stages, archive reasons
         self._users: TTLCache[Recruiter | None] = TTLCache(job_cache_seconds, clock)
-        self.phone_index_seconds = phone_index_seconds
-        self.phone_rebuild_seconds = phone_rebuild_seconds
-        self._clock = clock
-        self._phone_index: _PhoneIndex | None = None
-        self._phone_index_update = threading.Lock()  # held by the one thread reading Lever for the index
-        self._phone_index_data = threading.Lock()  # held briefly to read or change the index's entries
+        # Only the first lookup waits for the index; later ones use the one there is while another thread
+        # updates it (never more than one reading Lever for it at a time).
+        self._phone_index: PhoneIndex[int] = PhoneIndex(
+            every_record=lambda: self._pages("opportunities", {}), updated_since=self._opportunities_updated_since,
+            entry_of=self._phone_entry, updated_at=_updated_at, refresh_seconds=phone_index_seconds,
+            rebuild_seconds=phone_rebuild_seconds, clock=clock, wait_for_update=False, logger=logger,
+            built_message="Lever phone index built: %(records)d opportunities with numbers",
+            updated_message="Lever phone index updated: %(changed)d opportunities changed")
 
     @classmethod
     def from_settings(cls, settings: Settings, company: Company) -> LeverATS:
@@ -140,9 +142,8 @@ class LeverATS:
             return None
         hint = region_of(wanted)  # a number stored without country code may be the candidate's own country's
         tail = _last_digits(wanted, self.phone_region) if hint and hint != self.phone_region else None
-        index = self._current_phone_index()
-        with self._phone_index_data:
-            contact_of = index.opportunities_with(wanted, tail)
+        index = self._phone_index.current()
+        contact_of = index.find(wanted, tail) if tail else index.find(wanted)
         if not contact_of:
             return None
         matches: dict[str, dict] = {}
@@ -151,11 +152,8 @@ class LeverATS:
             if opportunity.get("contact") and any(self._e164(raw, hint) == wanted
                                                   for raw in _phone_values(opportunity)):
                 matches.setdefault(str(opportunity["contact"]), opportunity)
-        with self._phone_index_data:  # what was just read is newer than what the index had
-            for opportunity_id in contact_of.keys() - {str(o.get("id")) for o in reread}:
-                index.remove(opportunity_id)
-            for opportunity in reread:
-                self._index(index, opportunity)
+        # What was just read is newer than what the index had.
+        index.update(reread, gone=contact_of.keys() - {str(o.get("id")) for o in reread})
         return self._only_candidate(matches, "phone", phone=wanted)
 
     def find_candidate_by_email(self, email: str) -> Candidate | None:
@@ -244,71 +242,23 @@ class LeverATS:
 
     def warm_phone_index(self) -> None:
         """Build the phone index now (at start-up), so no candidate's first text waits for every page."""
-        self._current_phone_index()
+        self._phone_index.current()
 
-    def _current_phone_index(self) -> _PhoneIndex:
-        index = self._phone_index
-        if index is not None and not self._phone_index_due(index, self._clock()):
-            return index
-        # Only the first lookup waits for the index; later ones use the one there is while another thread
-        # updates it (never more than one reading Lever for it at a time).
-        if not self._phone_index_update.acquire(blocking=index is None):
-            assert index is not None
-            return index
-        try:
-            index, now = self._phone_index, self._clock()
-            if index is None or now - index.built_at >= self.phone_rebuild_seconds:
-                index = self._phone_index = self._build_phone_index(now)  # swapped in only once every page is read
-            elif now - index.refreshed_at >= self.phone_index_seconds:
-                self._refresh_phone_index(index, now)
-            return index
-        finally:
-            self._phone_index_update.release()
+    def _opportunities_updated_since(self, since: int | None) -> Iterator[dict]:
+        return self._pages("opportunities", {"updated_at_start": max(0, since - REFRESH_OVERLAP_MS)}
+                           if since is not None else {})
 
-    def _phone_index_due(self, index: _PhoneIndex, now: float) -> bool:
-        return (now - index.built_at >= self.phone_rebuild_seconds
-                or now - index.refreshed_at >= self.phone_index_seconds)
+    def _phone_entry(self, opportunity: dict) -> PhoneEntry | None:
+        """The opportunity's numbers in E.164, and the last four digits of those that need a country code.
 
-    def _build_phone_index(self, now: float) -> _PhoneIndex:
-        index = _PhoneIndex(built_at=now)
-        for opportunity in self._pages("opportunities", {}):
-            self._index(index, opportunity)
-            index.saw_update(opportunity.get("updatedAt"))
-        logger.info("Lever phone index built: %d opportunities with numbers", index.size())
-        return index
-
-    def _refresh_phone_index(self, index: _PhoneIndex, now: float) -> None:
-        since = ({"updated_at_start": max(0, index.watermark - REFRESH_OVERLAP_MS)}
-                 if index.watermark is not None else {})
-        newest = index.watermark
-        changed = 0
-        for opportunity in self._pages("opportunities", since):
-            with self._phone_index_data:
-                self._index(index, opportunity)
-            updated = opportunity.get("updatedAt")
-            if _is_millis(updated) and (newest is None or updated > newest):
-                newest = updated
-            changed += 1
-        # Only now: Lever does not promise its pages in updatedAt order, so a failure half-way must not skip any.
-        index.saw_update(newest)
-        index.refreshed_at = now
-        logger.debug("Lever phone index updated: %d opportunities changed", changed)
-
-    def _index(self, index: _PhoneIndex, opportunity: dict) -> None:
+        An E.164 number starts with "+", so last digits are kept as keys of their own that match no number.
+        """
         if not opportunity.get("id"):
-            return
-        numbers: list[str] = []
-        tails: list[str] = []
-        for raw in _phone_values(opportunity):
-            number = normalise_phone(raw, self.phone_region)
-            tail = _last_digits(raw, self.phone_region) if number is None else None
-            numbers.extend([number] if number else [])
-            tails.extend([tail] if tail else [])
+            return None
+        keys = [normalise_phone(raw, self.phone_region) or _last_digits(raw, self.phone_region)
+                for raw in _phone_values(opportunity)]
         contact = opportunity.get("contact")
-        if contact and (numbers or tails):
-            index.put(str(opportunity["id"]), str(contact), numbers, tails)
-        else:
-            index.remove(str(opportunity["id"]))
+        return PhoneEntry(str(opportunity["id"]), str(contact) if contact else None, [k for k in keys if k])
 
     def _e164(self, raw: str, hint_region: str | None = None) -> str | None:
         number = normalise_phone(raw, self.phone_region)
@@ -461,50 +411,6 @@ class LeverATS:
             seen.add(offset)
 
 
-class _PhoneIndex:
-    """E.164 numbers -> the ids of the opportunities that carry them and of their contacts; nothing else.
-
-    Numbers that cannot be read without a country code are kept as their last four digits only. `watermark`
-    is the newest `updatedAt` seen (Lever's clock, milliseconds). Callers hold the adapter's data lock.
-    """
-
-    def __init__(self, built_at: float) -> None:
-        self.built_at = self.refreshed_at = built_at
-        self.watermark: int | None = None
-        self._by_number: dict[str, set[str]] = {}
-        self._by_tail: dict[str, set[str]] = {}
-        self._entries: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}  # id -> contact, numbers, tails
-
-    def put(self, opportunity_id: str, contact_id: str, numbers: Iterable[str], tails: Iterable[str]) -> None:
-        self.remove(opportunity_id)
-        entry = (contact_id, tuple(dict.fromkeys(numbers)), tuple(dict.fromkeys(tails)))
-        self._entries[opportunity_id] = entry
-        for number in entry[1]:
-            self._by_number.setdefault(number, set()).add(opportunity_id)
-        for tail in entry[2]:
-            self._by_tail.setdefault(tail, set()).add(opportunity_id)
-
-    def remove(self, opportunity_id: str) -> None:
-        _, numbers, tails = self._entries.pop(opportunity_id, ("", (), ()))
-        for keyed, keys in ((self._by_number, numbers), (self._by_tail, tails)):
-            for key in keys:
-                keyed[key].discard(opportunity_id)
-                if not keyed[key]:
-                    del keyed[key]
-
-    def opportunities_with(self, number: str, tail: str | None) -> dict[str, str]:
-        """Opportunity id -> contact id, for the number (and, for a caller from abroad, its last digits)."""
-        found = self._by_number.get(number, set()) | (self._by_tail.get(tail, set()) if tail else set())
-        return {opportunity_id: self._entries[opportunity_id][0] for opportunity_id in found}
-
-    def saw_update(self, updated_at: Any) -> None:
-        if _is_millis(updated_at) and (self.watermark is None or updated_at > self.watermark):
-            self.watermark = int(updated_at)
-
-    def size(self) -> int:
-        return len(self._entries)
-
-
 # --- helpers -------------------------------------------------------------------------------------------
 
 
@@ -531,6 +437,12 @@ def _text(value: Any) -> str:
 
 def _is_millis(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _updated_at(opportunity: dict) -> int | None:
+    """When the opportunity was last updated, in Lever's milliseconds: the phone index's watermark."""
+    updated = opportunity.get("updatedAt")
+    return int(updated) if _is_millis(updated) else None
 
 
 def _last_digits(raw: str, region: str) -> str | None:
