@@ -139,7 +139,7 @@ class ATSUpdates(ConfiguredChannel):
         return await call_ats(function, *args, timeout=self.settings.ats_timeout_seconds)
 
     async def process_events(self) -> None:
-        for item in self.updates.events.claim_due():
+        for item in self.updates.events.take_due():
             try:
                 application = await self._ats(self.ats.get_application, item.fields["application_id"])
                 candidate = application and await self._ats(self.ats.get_candidate, application.candidate_id)
@@ -156,7 +156,7 @@ class ATSUpdates(ConfiguredChannel):
             self.updates.events.finish(item.id, "sent", f"update {planned.outcome}: {planned.reason or 'due now'}")
 
     async def deliver_updates(self, app: Sanic, agent) -> None:
-        for item in self.updates.updates.claim_due():
+        for item in self.updates.updates.take_due():
             try:
                 outcome = await self._deliver_update(app, agent, item)
             except ATSError as error:
@@ -229,7 +229,7 @@ class ATSUpdates(ConfiguredChannel):
 
     async def deliver_nudges(self) -> None:
         assert self.slack is not None
-        for item in self.updates.nudges.claim_due():
+        for item in self.updates.nudges.take_due():
             try:
                 destination = await self._nudge_destination(item)
                 if destination is None:

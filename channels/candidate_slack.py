@@ -176,7 +176,7 @@ class SlackCandidates(ConfiguredChannel):
 
     async def answer_inbox(self) -> None:
         assert self._on_new_message is not None
-        for item in self.inbox.claim_due():
+        for item in self.inbox.take_due():
             fields = item.fields
             try:
                 email = await self._confirmed_email(fields["user_id"])
@@ -197,7 +197,7 @@ class SlackCandidates(ConfiguredChannel):
 
     async def send_outbox(self) -> None:
         assert self.client is not None
-        for item in self.outbox.claim_due():
+        for item in self.outbox.take_due():
             message = json.loads(item.fields["message"])
             try:
                 await self.client.chat_postMessage(channel=item.fields["dm_channel"], text=message.get("text") or " ",

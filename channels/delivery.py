@@ -150,7 +150,7 @@ class ScheduledDelivery(ConfiguredChannel):
     # --- reminders -------------------------------------------------------------------------------
 
     async def deliver_reminders(self, app: Sanic, agent) -> None:
-        for item in self.reminders.claim_due():
+        for item in self.reminders.take_due():
             if now_utc() >= from_db(item.fields["give_up_at"]):
                 self.reminders.finish(item.id, "skipped", "the interview has started")
                 continue
@@ -174,7 +174,7 @@ class ScheduledDelivery(ConfiguredChannel):
 
     async def deliver_sms(self) -> None:
         assert self.twilio is not None
-        for item in self.outbox.claim_due():
+        for item in self.outbox.take_due():
             phone = item.fields["phone"]
             if self.ledger.is_opted_out(phone):
                 self.outbox.finish(item.id, "skipped", "recipient opted out (STOP)")

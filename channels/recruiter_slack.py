@@ -299,7 +299,7 @@ class RecruiterSlack(ConfiguredChannel):
 
     async def deliver_to_slack(self) -> None:
         assert self.client is not None
-        for item in self.desk.slack.claim_due():
+        for item in self.desk.slack.take_due():
             handoff = self.desk.get(item.fields["handoff_id"])
             if handoff is None:
                 self.desk.slack.finish(item.id, "skipped", "no such handoff")
@@ -374,7 +374,7 @@ class RecruiterSlack(ConfiguredChannel):
             return None
 
     async def deliver_to_candidates(self, app: Sanic, agent) -> None:
-        for item in self.desk.deliveries.claim_due():
+        for item in self.desk.deliveries.take_due():
             kind = item.fields["kind"]
             try:
                 text = candidate_notice(kind, await self._recruiter_name(item.fields.get("recruiter")),

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from bot.ats.base import Booking
-from bot.outbox import ReminderQueue, SmsOutbox
+from bot.outbox import LEASE, ReminderQueue, SmsOutbox
 from bot.store import open_state_db
 from bot.twilio_api import TwilioMessagingAPI, TwilioSendError
 from tests.fakes.twilio_api import FakeTwilioAPI
@@ -47,6 +47,20 @@ def test_only_due_reminders_are_claimed_and_each_by_one_claimer(state_engine, tm
     assert second.claim_due(due_time) == []  # leased to the first claimer
     # A claimer that died: after the lease, someone else takes the row.
     assert [i.id for i in second.claim_due(due_time + dt.timedelta(minutes=3))] == [claimed[0].id]
+
+
+def test_a_worker_that_stops_mid_batch_holds_only_the_row_it_was_on(state_engine):
+    outbox = SmsOutbox(state_engine)
+    for n in range(3):
+        outbox.enqueue(f"sms-{n}", f"+1617555010{n}", [f"message {n}"], now=NOW)
+    batch = outbox.take_due(NOW)
+    first = next(batch)  # the worker takes one row, then its server stops (the batch is abandoned)
+    batch.close()
+    other_replica = SmsOutbox(state_engine)  # the claims live in the database, not in the queue object
+    taken = other_replica.claim_due(NOW + dt.timedelta(seconds=1))
+    assert [i.fields["body"] for i in taken] == ["message 1", "message 2"]  # at once, not after a lease
+    # the row the stopped worker was on comes back after its lease (the others are leased a second later)
+    assert [i.id for i in other_replica.claim_due(NOW + LEASE + dt.timedelta(milliseconds=500))] == [first.id]
 
 
 def test_cancelled_bookings_lose_their_reminders(state_engine):

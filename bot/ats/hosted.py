@@ -63,7 +63,7 @@ class NoteQueue(DurableQueue):
     def deliver(self, ats: ATS) -> int:
         """Write due notes to the ATS (blocking: run it in a thread); returns how many were written."""
         written = 0
-        for item in self.claim_due():
+        for item in self.take_due():
             try:
                 ats.add_note(item.fields["application_id"], item.fields["body"])
             except ATSUnavailable as error:  # at least once: a note lost in a timeout may appear twice
