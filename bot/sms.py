@@ -123,6 +123,13 @@ class SmsLedger:
                 inbound_sms.c.received_at < _now() - lease).values(received_at=_now()))
         return taken.rowcount == 1
 
+    def renew(self, message_sid: str) -> None:
+        """Keep an unanswered claim fresh while its message is being answered: a slow answer is not a dead one."""
+        with self.engine.begin() as connection:
+            connection.execute(inbound_sms.update().where(
+                inbound_sms.c.message_sid == message_sid, inbound_sms.c.response_twiml.is_(None)
+            ).values(received_at=_now()))
+
     def stored_response(self, message_sid: str) -> str | None:
         with self.engine.connect() as connection:
             return connection.execute(

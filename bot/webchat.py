@@ -90,7 +90,8 @@ def signed_token(email: str, secret: str, lifetime: dt.timedelta = dt.timedelta(
 
 
 class SeenMessages:
-    """Each message id is processed once; one whose processing died with its server (no `answered` mark within
+    """Each message id is processed once. The server processing one renews its claim while it works
+    (`renew`); one whose processing died with its server (no renewal and no `answered` mark within
     ANSWER_LEASE) is processed again when the widget resends it, on whichever replica it reaches."""
 
     def __init__(self, engine: sa.engine.Engine) -> None:
@@ -103,21 +104,40 @@ class SeenMessages:
                 connection.execute(seen_table.insert().values(conversation_id=conversation_id, message_id=message_id,
                                                               created_at=to_db(now)))
         except IntegrityError:
-            return self._take_over(conversation_id, message_id, now)
+            return self.take_over(conversation_id, message_id, now)
         return True
 
     def answered(self, conversation_id: str, message_id: str) -> None:
         with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
             connection.execute(answered_table.insert().values(conversation_id=conversation_id, message_id=message_id))
 
-    def _take_over(self, conversation_id: str, message_id: str, now: dt.datetime) -> bool:
-        done = sa.select(answered_table.c.message_id).where(answered_table.c.conversation_id == conversation_id,
-                                                             answered_table.c.message_id == message_id)
+    def is_answered(self, conversation_id: str, message_id: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(answered_table.c.message_id).where(
+                *self._answered(conversation_id, message_id))).first() is not None
+
+    def renew(self, conversation_id: str, message_id: str, now: dt.datetime | None = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(seen_table.update().where(*self._seen(conversation_id, message_id)).values(
+                created_at=to_db(now or now_utc())))
+
+    def take_over(self, conversation_id: str, message_id: str, now: dt.datetime | None = None) -> bool:
+        """Claim a message whose claim lapsed unanswered (its server died); False while it is answered or alive."""
+        now = now or now_utc()
+        done = sa.select(answered_table.c.message_id).where(*self._answered(conversation_id, message_id))
         with self.engine.begin() as connection:
             taken = connection.execute(seen_table.update().where(
-                seen_table.c.conversation_id == conversation_id, seen_table.c.message_id == message_id,
-                seen_table.c.created_at < to_db(now - ANSWER_LEASE), ~sa.exists(done)).values(created_at=to_db(now)))
+                *self._seen(conversation_id, message_id), seen_table.c.created_at < to_db(now - ANSWER_LEASE),
+                ~sa.exists(done)).values(created_at=to_db(now)))
         return taken.rowcount == 1
+
+    @staticmethod
+    def _seen(conversation_id: str, message_id: str) -> tuple:
+        return seen_table.c.conversation_id == conversation_id, seen_table.c.message_id == message_id
+
+    @staticmethod
+    def _answered(conversation_id: str, message_id: str) -> tuple:
+        return answered_table.c.conversation_id == conversation_id, answered_table.c.message_id == message_id
 
 
 def clean_message(text: Any) -> str | None:

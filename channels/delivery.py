@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
@@ -34,6 +34,7 @@ from channels.configured import ConfiguredChannel
 logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
 LOOP_STOP_SECONDS = 5.0
+RENEW_SECONDS = 4.0  # a third of the inbound claims' 12 s lease
 
 
 class Doorbell:
@@ -53,6 +54,23 @@ class Doorbell:
             async with asyncio.timeout(timeout):
                 await self._event.wait()
         self._event.clear()
+
+
+@contextlib.asynccontextmanager
+async def renewing(renew: Callable[[], None], every: float = RENEW_SECONDS) -> AsyncIterator[None]:
+    """Renew a claim's lease every few seconds while the work under it runs, so that only a claim whose server
+    died lapses (a slow answer under load must not be taken over and processed a second time)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            renew()
+
+    task = asyncio.ensure_future(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 SMS_QUEUED = Doorbell()  # an SMS was put in the outbox

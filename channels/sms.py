@@ -44,7 +44,7 @@ from bot.sms import (
     sms_bodies,
 )
 from bot.store import open_state_db
-from channels.delivery import HANDOFF_WORK, SMS_QUEUED
+from channels.delivery import HANDOFF_WORK, SMS_QUEUED, renewing
 
 logger = logging.getLogger(__name__)
 TWIML = "application/xml"
@@ -150,8 +150,9 @@ class TwilioSMSInput(InputChannel):
                 logger.warning("SMS %s: its first delivery was never answered (a server died?); processing it now",
                                message_sid)
             try:
-                twiml = await self._answer(form.get("Body") or "", sender, conversation_id,
-                                           message_sid, on_new_message)
+                async with renewing(lambda: self.ledger.renew(message_sid)):
+                    twiml = await self._answer(form.get("Body") or "", sender, conversation_id,
+                                               message_sid, on_new_message)
             except Exception:
                 logger.exception("SMS %s for %s could not be answered", message_sid, conversation_id)
                 self.ledger.release(message_sid)

@@ -122,3 +122,18 @@ def test_a_claim_left_unanswered_by_a_dead_process_is_taken_over(state_engine):
     with state_engine.begin() as connection:
         connection.execute(inbound_sms.update().values(received_at=dt.datetime(2000, 1, 1)))
     assert not ledger.claim("SMdead", "sms-x").is_new  # an answered message is never processed again
+
+
+def test_a_claim_renewed_while_its_answer_is_slow_is_not_taken_over(state_engine):
+    import sqlalchemy as sa
+
+    from bot.sms import CLAIM_LEASE, inbound_sms
+
+    ledger = SmsLedger(state_engine)
+    assert ledger.claim("SMslow", "sms-x").is_new
+    with state_engine.begin() as connection:  # the answer has taken longer than the lease (a saturated server)
+        connection.execute(inbound_sms.update().values(
+            received_at=sa.func.datetime("now", f"-{int(CLAIM_LEASE.total_seconds()) + 5} seconds")))
+    ledger.renew("SMslow")  # ... but its server is alive and renews the claim while it works
+    assert not ledger.take_over("SMslow")
+    assert not ledger.claim("SMslow", "sms-x").is_new  # a redelivery waits for that answer

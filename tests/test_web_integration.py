@@ -128,6 +128,31 @@ def test_a_reload_shows_the_history_and_a_resent_message_is_answered_once(stack)
     assert resent == {"ok": True, "duplicate": True} and after == []
 
 
+def test_a_message_whose_server_died_before_answering_is_answered_when_resent(stack):
+    from bot.clock import now_utc
+    from bot.store import open_state_db
+    from bot.webchat import ANSWER_LEASE, SeenMessages, visitor_for
+
+    # Another replica took this message 8 s ago and died before answering (no renewal since, no answer).
+    conversation_id = visitor_for(PRIYA_EMAIL, None, stack.conversation_key).conversation_id
+    SeenMessages(open_state_db(stack.workdir / "state.db")).first_time(
+        conversation_id, "m-orphan-0001", now=now_utc() - ANSWER_LEASE + dt.timedelta(seconds=4))
+
+    async def scenario():
+        visitor = await Visitor(stack.stack.rasa_url, signed_token(PRIYA_EMAIL, WEB_JWT_SECRET)).open()
+        started = asyncio.get_running_loop().time()
+        ack = await visitor.say("where is the machine learning engineer job located?", message_id="m-orphan-0001")
+        waited = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(0.5)
+        await visitor.close()
+        return ack, waited, visitor.texts()
+
+    ack, waited, texts = asyncio.run(scenario())
+    assert ack == {"ok": True}  # processed by this server once the dead claim lapsed, not "duplicate"
+    assert 2 <= waited < 14, waited
+    assert "Boston" in texts
+
+
 def test_an_anonymous_visitor_keeps_their_own_conversation_and_cannot_pick_another(stack):
     async def scenario():
         first = await Visitor(stack.stack.rasa_url).open()

@@ -91,6 +91,23 @@ def test_history_shows_pressed_buttons_by_title_and_only_the_last_buttons():
     assert shown[-1]["quick_replies"] == [{"title": "Talk to a recruiter", "payload": "/request_human"}]
 
 
+def test_a_message_still_being_answered_is_not_taken_over_however_slow(state_engine):
+    import datetime as dt
+
+    from bot.clock import now_utc
+    from bot.webchat import ANSWER_LEASE, SeenMessages
+
+    seen, now = SeenMessages(state_engine), now_utc()
+    assert seen.first_time("web-1", "msg-00000002", now=now)
+    for beat in range(1, 6):  # the server answering it renews its claim every few seconds, well past the lease
+        seen.renew("web-1", "msg-00000002", now=now + beat * ANSWER_LEASE / 3)
+        assert not seen.take_over("web-1", "msg-00000002", now=now + beat * ANSWER_LEASE / 3 + dt.timedelta(seconds=1))
+    assert not seen.is_answered("web-1", "msg-00000002")
+    seen.answered("web-1", "msg-00000002")
+    assert seen.is_answered("web-1", "msg-00000002")
+    assert not seen.take_over("web-1", "msg-00000002", now=now + 100 * ANSWER_LEASE)
+
+
 def test_a_message_whose_server_died_is_processed_again_when_resent(state_engine):
     import datetime as dt
 
