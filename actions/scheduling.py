@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 from actions.handoff import open_handoff, route_if_sensitive, taking_over
 from actions.services import remember_contact, send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
-from bot.ats.base import ATSError, Booking, SlotTaken
+from bot.ats.base import AlreadyBooked, Application, ATSError, Booking, SlotTaken
 from bot.clock import now_utc
 from bot.handoff_cards import opened_notice
 from bot.identity import VerifiedSender
@@ -29,6 +29,7 @@ from bot.replies import Button, Reply
 from bot.scheduling import (
     SchedulingContext,
     application_by_id,
+    booked_for,
     cancellation_question,
     cancelled_reply,
     choose_application,
@@ -52,6 +53,8 @@ from bot.when import (
 )
 
 logger = logging.getLogger(__name__)
+NO_LONGER_BOOKABLE = Reply("That interview can't be booked any more; it may have changed in the meantime. Ask me "
+                           "\"where's my application?\" to see where things stand.")
 NOT_READY = [SlotSet("booking_ready", False)]
 
 
@@ -87,6 +90,16 @@ async def _context(dispatcher: CollectingDispatcher, tracker: Tracker,
         return None
     remember_contact(tracker, context.candidate.id)
     return sender, context
+
+
+async def _booked_for(application: Application) -> Booking | None:
+    shared = services()
+    try:
+        bookings = await call_ats(shared.ats.bookings_for, application.candidate_id,
+                                  timeout=shared.settings.ats_timeout_seconds)
+    except ATSUnavailable:
+        return None
+    return booked_for(bookings, application.id)
 
 
 async def _free(application, tracker: Tracker) -> list[dt.datetime]:
@@ -256,12 +269,12 @@ class ValidateInterviewBookingForm(FormValidationAction):
                                         "or tell me a day and time, like \"Thursday afternoon\" or \"Tue at 3pm\".")])
                 return {"booking_slot": None}
             return {"booking_slot": None, "time_preference": str(slot_value)}
-        booking = await self._book(dispatcher, tracker, application.id, chosen, zone)
+        booking = await self._book(dispatcher, tracker, application, chosen, zone)
         if booking is None:
             return {"booking_slot": None, "time_preference": None}
         return {"booking_slot": str(slot_value), "booked_interview": booking.id, "candidate_timezone": zone}
 
-    async def _book(self, dispatcher: CollectingDispatcher, tracker: Tracker, application_id: str,
+    async def _book(self, dispatcher: CollectingDispatcher, tracker: Tracker, application: Application,
                     chosen: dt.datetime, zone: str) -> Booking | None:
         shared = services()
         moving = tracker.get_slot("selected_booking")
@@ -271,7 +284,7 @@ class ValidateInterviewBookingForm(FormValidationAction):
                 booking = await call_ats(shared.ats.reschedule_interview, moving, chosen, timeout=timeout)
             else:
                 booking = await call_ats(
-                    lambda: shared.ats.book_interview(application_id, chosen, candidate_timezone=zone,
+                    lambda: shared.ats.book_interview(application.id, chosen, candidate_timezone=zone,
                                                       conversation_id=tracker.sender_id,
                                                       channel=tracker.get_latest_input_channel()),
                     timeout=timeout)
@@ -282,10 +295,15 @@ class ValidateInterviewBookingForm(FormValidationAction):
         except ATSUnavailable:
             dispatcher.utter_message(response="utter_scheduling_unavailable")
             return None
+        except AlreadyBooked:  # this pick was booked before: confirm that booking rather than refuse
+            booked = await _booked_for(application)
+            if booked is not None:
+                return booked
+            send(dispatcher, [NO_LONGER_BOOKABLE])
+            return None
         except ATSError as error:
             logger.info("booking for %s refused: %s", tracker.sender_id, type(error).__name__)
-            send(dispatcher, [Reply("That interview can't be booked any more; it may have changed in the "
-                                    "meantime. Ask me \"where's my application?\" to see where things stand.")])
+            send(dispatcher, [NO_LONGER_BOOKABLE])
             return None
         if moving:
             shared.reminders.cancel_for(moving)

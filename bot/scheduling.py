@@ -188,6 +188,12 @@ def free_times(ats: InterviewScheduler, application: Application, rules: Schedul
     return ats.free_slots(application.job.id, application.stage, now + rules.min_notice, now + rules.horizon)
 
 
+def booked_for(bookings: list[Booking], application_id: str) -> Booking | None:
+    """The interview already booked for an application: what a pick meets when the same message was processed
+    before (a server booked it, then died before answering, and the message came again)."""
+    return next((b for b in bookings if b.application_id == application_id and b.status == "booked"), None)
+
+
 def application_by_id(context: SchedulingContext, application_id: str | None) -> Application | None:
     return next((a for a in context.applications if a.id == application_id), None)
 

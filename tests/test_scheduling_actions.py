@@ -106,6 +106,21 @@ async def test_the_form_books_an_exact_pick_and_queues_reminders():
     assert len(services().reminders.pending_for(booking.id)) == 2
 
 
+async def test_a_pick_processed_again_after_its_server_died_confirms_the_booking_it_made():
+    slot = free_for_diego()[2]
+    known = {"booking_application": diego_application().id, "booking_timezone": "America/Los_Angeles"}
+    first = await ValidateInterviewBookingForm()._book(CollectingDispatcher(), booking_tracker("1", slots=known),
+                                                       diego_application(), slot, "America/Los_Angeles")
+    # The server that booked it died before answering; the candidate's "1" comes again and, the slot being
+    # taken now, names another free time: the booking already made is the answer, not a refusal.
+    dispatcher = CollectingDispatcher()
+    again = await ValidateInterviewBookingForm()._book(dispatcher, booking_tracker("1", slots=known),
+                                                       diego_application(), free_for_diego()[0], "America/Los_Angeles")
+    assert again == first and dispatcher.messages == []
+    assert [b.id for b in services().ats.bookings_for("c10")] == [first.id]
+    assert len(services().reminders.pending_for(first.id)) == 2  # not queued twice
+
+
 async def test_a_time_in_words_that_is_not_free_becomes_a_preference_and_nonsense_is_asked_again():
     known = {"booking_application": diego_application().id, "booking_timezone": "America/Los_Angeles"}
     validate = ValidateInterviewBookingForm().validate_booking_slot
@@ -135,7 +150,7 @@ async def test_a_slot_taken_meanwhile_is_refused_and_other_times_offered():
     # Taken between understanding and booking (the race): the candidate hears so, and nothing is booked.
     lost = CollectingDispatcher()
     assert await ValidateInterviewBookingForm()._book(lost, booking_tracker(words, slots=known),
-                                                      diego_application().id, slot, "America/Los_Angeles") is None
+                                                      diego_application(), slot, "America/Los_Angeles") is None
     assert "was just taken by someone else" in lost.messages[0]["text"]
     assert services().ats.bookings_for("c10") == []
 
