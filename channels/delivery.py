@@ -34,6 +34,7 @@ from channels.configured import ConfiguredChannel
 logger = logging.getLogger(__name__)
 REMINDER_ACTION = "action_send_interview_reminder"
 LOOP_STOP_SECONDS = 5.0
+LOCK_WAIT_SECONDS = 5.0
 RENEW_SECONDS = 4.0  # a third of the inbound claims' 12 s lease
 
 
@@ -108,12 +109,30 @@ def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
     return CollectingOutputChannel()  # recorded in the conversation; the channel cannot push messages
 
 
+class ConversationBusy(Exception):
+    """A conversation stayed locked past LOCK_WAIT_SECONDS: its row is tried again later."""
+
+
+@contextlib.asynccontextmanager
+async def conversation_lock(agent, conversation_id: str, wait: float = LOCK_WAIT_SECONDS) -> AsyncIterator[None]:
+    """The conversation's lock, for work done from outside a message, waiting at most `wait` seconds for it: one
+    busy conversation (a replica that died while answering holds its lock for Rasa's TICKET_LOCK_LIFETIME, 60 s)
+    must not hold up every delivery queued behind it."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            async with asyncio.timeout(wait):
+                await stack.enter_async_context(agent.lock_store.lock(conversation_id))
+        except TimeoutError as error:  # our ticket was withdrawn on the way out of the cancelled wait
+            raise ConversationBusy(f"conversation locked for over {wait:g}s") from error
+        yield
+
+
 async def run_in_conversation(agent, conversation_id: str, action: str, output: OutputChannel, policy: str,
                               slots: dict[str, Any]) -> None:
     """Run one of our actions in a conversation from outside a message (a reminder, a status update), under
     the conversation lock, with `slots` set first; then listen, so the candidate's answer is read as a reply to
     it (rules start from a listen: without it, "1" for a button of the message falls through to the fallback)."""
-    async with agent.lock_store.lock(conversation_id):
+    async with conversation_lock(agent, conversation_id):
         tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
         for name, value in slots.items():
             tracker.update(SlotSet(name, value))

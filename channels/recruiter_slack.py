@@ -42,7 +42,7 @@ from bot.settings import Settings
 from bot.store import open_state_db
 from channels.candidate_slack import BUTTON_ACTION, SlackCandidates
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, output_channel_for, run_with_server
+from channels.delivery import HANDOFF_WORK, conversation_lock, output_channel_for, run_with_server
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
@@ -392,7 +392,7 @@ class RecruiterSlack(ConfiguredChannel):
         """Into the conversation, as Rasa would: under its lock, through its channel's output, in its tracker."""
         conversation_id = item.conversation_id
         output = output_channel_for(app, item.fields.get("channel"))
-        async with agent.lock_store.lock(conversation_id):
+        async with conversation_lock(agent, conversation_id):
             tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
             if ends:
                 tracker.update(SlotSet(HANDOFF_SLOT, False))

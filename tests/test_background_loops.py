@@ -54,3 +54,29 @@ def test_an_ats_call_cancelled_as_it_finishes_still_cancels_its_caller():
         return task in done and task.cancelled()
 
     assert all(asyncio.run(scenario(delay)) for delay in (0.0, 0.001, 0.002, 0.005, 0.01, 0.02))
+
+
+def test_work_from_outside_a_message_gives_up_on_a_locked_conversation_and_leaves_no_ticket_behind():
+    from types import SimpleNamespace
+
+    from rasa.core.lock_store import InMemoryLockStore
+
+    from channels.delivery import ConversationBusy, conversation_lock
+
+    async def scenario() -> tuple[float, float]:
+        agent = SimpleNamespace(lock_store=InMemoryLockStore())
+        async with agent.lock_store.lock("c-1"):  # a message being answered (or a replica that died holding it)
+            started = time.monotonic()
+            with pytest.raises(ConversationBusy):
+                async with conversation_lock(agent, "c-1", wait=0.3):
+                    raise AssertionError("entered a locked conversation")
+            waited = time.monotonic() - started
+            async with conversation_lock(agent, "c-2", wait=0.3):  # other conversations are not held up
+                pass
+        started = time.monotonic()
+        async with conversation_lock(agent, "c-1", wait=2):  # the abandoned wait left no ticket in the queue
+            pass
+        return waited, time.monotonic() - started
+
+    waited, then = asyncio.run(scenario())
+    assert 0.3 <= waited < 1.5 and then < 0.5
