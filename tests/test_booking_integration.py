@@ -76,13 +76,14 @@ def test_booking_from_first_message_to_confirmation_invite_and_reminder(stack, t
         .status_code == 404
 
     # The day-before reminder: made due now, sent by the server on its own through Twilio's REST API.
+    earlier = len(twilio_api.sent_to(DIEGO))  # texts other tests sent Diego on this session's stack
     with sqlite3.connect(stack.workdir / "state.db") as db:
         leads = db.execute("SELECT lead_minutes FROM interview_reminders WHERE booking_id = ? ORDER BY 1",
                            (booking.id,)).fetchall()
         assert leads == [(60,), (1440,)]
         db.execute("UPDATE interview_reminders SET next_attempt_at = ? WHERE booking_id = ? AND lead_minutes = 1440",
                    (dt.datetime.now(UTC).replace(tzinfo=None).isoformat(" "), booking.id))
-    reminder, = twilio_api.wait_for(DIEGO)
+    *_, reminder = twilio_api.wait_for(DIEGO, earlier + 1)
     assert reminder.startswith("Reminder: your Technical Interview for Machine Learning Engineer is tomorrow, "
                                f"{offered[-1]}")
     bot_texts = [e.get("text") for e in stack.tracker_events(DIEGO) if e["event"] == "bot"]
