@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from bot.store import state_metadata
 logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=2)
+# Set when this process is stopping: a worker finishes the row it is on and takes no more, so none is left
+# leased to a process that is gone (another replica would wait out the lease before sending it).
+STOPPING = threading.Event()
 MAX_BACKOFF = dt.timedelta(minutes=10)
 # Statuses: pending (waiting for due_at), sending (claimed until next_attempt_at), then one of
 # sent / skipped (no longer wanted: cancelled booking, opted-out number) / failed (gave up).
@@ -99,6 +103,8 @@ class DurableQueue:
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(t.c.next_attempt_at, t.c.id).limit(limit)).mappings().all()
         for row in rows:
+            if STOPPING.is_set():
+                return
             with self.engine.begin() as connection:
                 taken = connection.execute(t.update().where(t.c.id == row["id"], due).values(
                     status="sending", next_attempt_at=to_db((fixed or now_utc()) + LEASE),

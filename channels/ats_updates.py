@@ -34,7 +34,14 @@ from bot.sms import SmsLedger, conversation_id_for
 from bot.status_updates import SMS_CHANNEL, StatusUpdates, candidate_timezone
 from bot.store import open_state_db
 from channels.configured import ConfiguredChannel
-from channels.delivery import SMS_QUEUED, Doorbell, output_channel_for, run_in_conversation, run_with_server
+from channels.delivery import (
+    SMS_QUEUED,
+    Doorbell,
+    output_channel_for,
+    run_in_conversation,
+    run_with_server,
+    running,
+)
 from channels.recruiter_slack import recruiter_dm, slack_error
 
 logger = logging.getLogger(__name__)
@@ -117,7 +124,7 @@ class ATSUpdates(ConfiguredChannel):
     # --- the loop ----------------------------------------------------------------------------------
 
     async def _run(self, app: Sanic) -> None:
-        while True:
+        while running():
             await ATS_EVENTS.wait(self.settings.delivery_poll_seconds)
             try:
                 await self.process_events()

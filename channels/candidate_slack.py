@@ -37,7 +37,7 @@ from bot.settings import Settings
 from bot.store import open_state_db, state_metadata
 from bot.webchat import clean_message
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, run_with_server
+from channels.delivery import HANDOFF_WORK, run_with_server, running
 
 logger = logging.getLogger(__name__)
 BUTTON_ACTION = "candidate_reply"
@@ -164,7 +164,7 @@ class SlackCandidates(ConfiguredChannel):
         return slack
 
     async def _run(self, app: Sanic) -> None:
-        while True:
+        while running():
             await HANDOFF_WORK.wait(min(self.settings.delivery_poll_seconds, 1.0))
             try:
                 await self.answer_inbox()

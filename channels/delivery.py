@@ -24,7 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.clock import from_db, now_utc
-from bot.outbox import QueuedItem, ReminderQueue, SmsOutbox
+from bot.outbox import STOPPING, QueuedItem, ReminderQueue, SmsOutbox
 from bot.settings import Settings
 from bot.sms import SmsLedger
 from bot.store import open_state_db
@@ -42,8 +42,11 @@ class Doorbell:
     """Wakes a delivery loop at once for work queued in this process; work from other processes
     (the action server) is found by the loop's polling."""
 
+    everywhere: list[Doorbell] = []
+
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        Doorbell.everywhere.append(self)
 
     def ring(self) -> None:
         self._event.set()
@@ -88,15 +91,29 @@ def run_with_server(blueprint: Blueprint, loop: Callable[[Sanic], Awaitable[None
 
     @blueprint.listener("before_server_stop")
     async def stop(_app: Sanic, _loop) -> None:
-        for task in tasks:
-            task.cancel()
-        if tasks:  # bounded: a loop that does not stop must not hold the server's shutdown
-            _, pending = await asyncio.wait(tasks, timeout=LOOP_STOP_SECONDS)
-            for task in pending:
-                frames = task.get_stack(limit=1)
-                where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "unknown"
-                logger.warning("a background loop did not stop within %gs (at %s)", LOOP_STOP_SECONDS, where)
+        await stop_loops(tasks)
         tasks.clear()
+
+
+def running() -> bool:
+    """False once the server is stopping: background loops leave at their next turn."""
+    return not STOPPING.is_set()
+
+
+async def stop_loops(tasks: list[asyncio.Task], wait: float = LOOP_STOP_SECONDS) -> None:
+    """Let each loop finish the row it is sending and leave (queues hand out no more rows once STOPPING is set);
+    cancel what is still running after `wait` seconds, since a stopping server must not wait on it."""
+    STOPPING.set()
+    for bell in Doorbell.everywhere:
+        bell.ring()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=wait)
+    for task in pending:
+        frames = task.get_stack(limit=1)
+        where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "unknown"
+        logger.warning("a background loop did not stop within %gs (at %s); cancelled", wait, where)
+        task.cancel()
 
 
 def output_channel_for(app: Sanic, channel_name: str | None) -> OutputChannel:
@@ -171,7 +188,7 @@ class ScheduledDelivery(ConfiguredChannel):
         return delivery
 
     async def _run(self, app: Sanic) -> None:
-        while True:
+        while running():
             await SMS_QUEUED.wait(self.settings.delivery_poll_seconds)
             try:
                 agent = getattr(app.ctx, "agent", None)

@@ -42,7 +42,7 @@ from bot.settings import Settings
 from bot.store import open_state_db
 from channels.candidate_slack import BUTTON_ACTION, SlackCandidates
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, conversation_lock, output_channel_for, run_with_server
+from channels.delivery import HANDOFF_WORK, conversation_lock, output_channel_for, run_with_server, running
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
@@ -284,7 +284,7 @@ class RecruiterSlack(ConfiguredChannel):
 
     async def _run(self, app: Sanic) -> None:
         poll = min(self.settings.delivery_poll_seconds, 1.0)  # the action server cannot ring: poll briskly
-        while True:
+        while running():
             await HANDOFF_WORK.wait(poll)
             try:
                 self.desk.escalate_overdue()

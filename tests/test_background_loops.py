@@ -80,3 +80,38 @@ def test_work_from_outside_a_message_gives_up_on_a_locked_conversation_and_leave
 
     waited, then = asyncio.run(scenario())
     assert 0.3 <= waited < 1.5 and then < 0.5
+
+
+def test_a_stopping_server_lets_its_loops_finish_the_row_they_are_on_and_take_no_more(state_engine):
+    from bot.outbox import STOPPING, SmsOutbox
+    from channels.delivery import running, stop_loops
+
+    outbox = SmsOutbox(state_engine)
+    for n in range(3):
+        outbox.enqueue(f"sms-{n}", f"+1617555010{n}", [f"message {n}"])
+    sent: list[str] = []
+
+    async def scenario() -> bool:
+        bell, sending = Doorbell(), asyncio.Event()
+
+        async def loop() -> None:  # the shape of every delivery loop
+            while running():
+                await bell.wait(30)
+                for item in outbox.take_due():
+                    sending.set()
+                    await asyncio.sleep(0.3)  # the call to Twilio or Slack
+                    outbox.finish(item.id, "sent")
+                    sent.append(item.fields["body"])
+
+        task = asyncio.ensure_future(loop())
+        bell.ring()
+        await sending.wait()
+        await stop_loops([task], wait=2)
+        return task.done() and not task.cancelled()
+
+    try:
+        assert asyncio.run(scenario())  # left by itself, not cancelled mid-send
+    finally:
+        STOPPING.clear()  # this test process goes on
+    assert sent == ["message 0"]
+    assert outbox.counts() == {"sent": 1, "pending": 2}  # not leased: another replica sends them at once
