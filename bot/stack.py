@@ -105,9 +105,10 @@ class Stack:
             if pending:
                 time.sleep(0.5)
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float = 30.0) -> None:
         # Rasa first, and the action server only once Rasa has exited: messages Rasa is still finishing need
-        # their actions (stopping both at once lost those answers under load).
+        # their actions (stopping both at once lost those answers under load). Under load Rasa takes about 20 s
+        # to exit (its delivery loops up to 5 s, then Sanic's 15 s for the requests it holds): SIGKILL after 30.
         deadline = time.monotonic() + grace
         for process in reversed(self.processes):
             if process.poll() is None:

@@ -77,8 +77,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stop replica a this many seconds into the load (needs --replicas 2 or more)")
     parser.add_argument("--kill-mode", choices=clusters.KILL_MODES, default="stop",
                         help="stop: Stack.stop(), as make run and the tests stop (SIGTERM to Rasa, SIGKILL after "
-                             "15 s, then its action server); drain: the same with 30 s for Rasa to finish; crash: "
-                             "SIGKILL Rasa (default stop)")
+                             "30 s, then its action server); drain: SIGTERM to Rasa alone, 30 s for it to finish, "
+                             "then Stack.stop(); crash: SIGKILL Rasa (default stop)")
     parser.add_argument("--retries", type=int, default=4, help="retries of a message on another replica (4)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply (60)")
     parser.add_argument("--notice-timeout", type=float, default=30.0,

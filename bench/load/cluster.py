@@ -38,8 +38,8 @@ class Cluster:
         """Stop one replica (its Rasa server and action server) while the load runs; returns the seconds it took.
 
         stop: Stack.stop(), as `make run` and the tests stop a stack (SIGTERM to the Rasa server, SIGKILL after
-        15 s, then the same for its action server); drain: the same with 30 s for the Rasa server to finish
-        what it was doing; crash: SIGKILL the Rasa server, then Stack.stop()."""
+        30 s, then the same for its action server); drain: SIGTERM to the Rasa server alone, up to 30 s for it
+        to finish what it was doing, then Stack.stop(); crash: SIGKILL the Rasa server, then Stack.stop()."""
         started = time.perf_counter()
         rasa = replica.running.stack.processes[-1]
         if mode == "crash" and rasa.poll() is None:
