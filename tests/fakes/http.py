@@ -4,6 +4,7 @@ class that runs it and plays the failures tests ask for."""
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,7 +46,7 @@ def serve(respond: Responder) -> ThreadingHTTPServer:
 
 
 @dataclass(kw_only=True)  # keyword-only, so each fake's own fields keep their positions in its constructor
-class FakeAPIServer:
+class FakeAPIServer(ABC):
     """What every fake SaaS API shares: its server thread, and failures queued by fail_next for the next requests.
 
     A fake supplies _record (note a request as it arrives), _failure (its API's answer to a queued "500" or
@@ -93,11 +94,13 @@ class FakeAPIServer:
             return self._failure(failure)
         return self._answer(method, target, headers, raw)
 
-    def _record(self, method: str, target: str) -> None:
+    def _record(self, method: str, target: str) -> None:  # noqa: B027 - an optional hook, not abstract
         """Called with the lock held for every request, failed ones included."""
 
+    @abstractmethod
     def _failure(self, how: str) -> tuple:
-        raise NotImplementedError
+        """This API's answer to a queued failure ("500", "429")."""
 
+    @abstractmethod
     def _answer(self, method: str, target: str, headers: Any, raw: bytes) -> tuple | None:
-        raise NotImplementedError
+        """This API's real answer to the request."""
