@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
@@ -36,6 +37,10 @@ REMINDER_ACTION = "action_send_interview_reminder"
 LOOP_STOP_SECONDS = 5.0
 LOCK_WAIT_SECONDS = 5.0
 RENEW_SECONDS = 4.0  # a third of the inbound claims' 12 s lease
+# How long a message that came again waits for its first processing: within Twilio's 15 s webhook timeout, and
+# past the 12 s leases of the SMS and web claims, so a claim whose server died is taken over within the wait.
+REDELIVERY_WAIT_SECONDS = 14.0
+T = TypeVar("T")
 
 
 class Doorbell:
@@ -75,6 +80,22 @@ async def renewing(renew: Callable[[], None], every: float = RENEW_SECONDS) -> A
         yield
     finally:
         task.cancel()
+
+
+async def first_processing(answer: Callable[[], T | None], take_over: Callable[[], bool],
+                           poll: float) -> tuple[T | None, bool]:
+    """For a message that came again (an SMS redelivered, a web message resent): (its first processing's answer,
+    False) once there is one; (None, True) when this delivery took the message over because that processing's
+    claim lapsed unanswered (its server died); (None, False) when it is still being answered after the wait."""
+    deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        found = answer()
+        if found is not None:
+            return found, False
+        if take_over():
+            return None, True
+        await asyncio.sleep(poll)
+    return None, False
 
 
 SMS_QUEUED = Doorbell()  # an SMS was put in the outbox

@@ -9,9 +9,7 @@ SMS outbox, which the delivery loop (channels/delivery.py) sends with Twilio's R
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,11 +42,10 @@ from bot.sms import (
     sms_bodies,
 )
 from bot.store import open_state_db
-from channels.delivery import HANDOFF_WORK, SMS_QUEUED, renewing
+from channels.delivery import HANDOFF_WORK, SMS_QUEUED, first_processing, renewing
 
 logger = logging.getLogger(__name__)
 TWIML = "application/xml"
-REDELIVERY_WAIT_SECONDS = 14.0  # within Twilio's 15 s webhook timeout; past CLAIM_LEASE the message is taken over
 SORRY = ("Sorry, something went wrong on our side and I couldn't answer that. Please try again in a few "
          "minutes, or reply HELP for other ways to reach us.")
 
@@ -164,13 +161,11 @@ class TwilioSMSInput(InputChannel):
 
     async def _first_answer(self, message_sid: str, stored: str | None) -> str | None:
         """The first delivery's answer; None when its process died and this delivery took the message over."""
-        deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
-        while stored is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            stored = self.ledger.stored_response(message_sid)
-            if stored is None and self.ledger.take_over(message_sid):
-                return None
-        return stored or _single_message(None)
+        if stored is not None:
+            return stored
+        stored, taken_over = await first_processing(lambda: self.ledger.stored_response(message_sid),
+                                                    lambda: self.ledger.take_over(message_sid), poll=0.1)
+        return None if taken_over else stored or _single_message(None)
 
     async def _answer(self, body: str, sender: str, conversation_id: str, message_sid: str,
                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> str:

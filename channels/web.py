@@ -11,11 +11,9 @@ connection loses nothing and shows nothing twice. Events: `session_request` -> `
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,14 +41,13 @@ from bot.webchat import (
     visitor_for,
 )
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, renewing
+from channels.delivery import HANDOFF_WORK, first_processing, renewing
 from channels.stores import redis_settings_url
 
 logger = logging.getLogger(__name__)
 WIDGET_DIR = PROJECT_ROOT / "widget"
 WIDGET_FILE = WIDGET_DIR / "dist" / "widget.js"
 DEMO_PAGE = WIDGET_DIR / "demo" / "index.html"
-REDELIVERY_WAIT_SECONDS = 14.0  # past the 12 s ANSWER_LEASE: a dead first claim is taken over within the wait
 
 
 def _shared_manager() -> AsyncRedisManager | None:
@@ -204,15 +201,11 @@ class WebChat(ConfiguredChannel):
         """A resent message: True once its first processing has answered it (the answer is in the conversation's
         history, and was pushed to the conversation's room), or while that processing is alive after a while;
         False when this resend took it over because its server died before answering (its claim lapsed)."""
-        deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if self.seen.is_answered(conversation_id, message_id):
-                return True
-            if self.seen.take_over(conversation_id, message_id):
-                logger.warning("web message %s was never answered (a server died?); processing it now", message_id)
-                return False
-            await asyncio.sleep(0.2)
-        return True
+        _, taken_over = await first_processing(lambda: self.seen.is_answered(conversation_id, message_id) or None,
+                                               lambda: self.seen.take_over(conversation_id, message_id), poll=0.2)
+        if taken_over:
+            logger.warning("web message %s was never answered (a server died?); processing it now", message_id)
+        return not taken_over
 
     def _demo_page(self, demo_email: str | None) -> str:
         """The demo careers page; with WEB_DEMO_LOGIN (make run only) it signs a visitor in as a demo candidate."""
