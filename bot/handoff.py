@@ -78,7 +78,8 @@ threads_table = sa.Table(
 slack_outbox_table = queue_table(
     "slack_outbox",
     sa.Column("handoff_id", sa.Integer, nullable=False, index=True),
-    sa.Column("kind", sa.String, nullable=False),  # card, update_card, thread, escalate
+    sa.Column("kind", sa.String, nullable=False),  # card, update_card, thread, escalate, ephemeral
+    # For an ephemeral, JSON {"channel", "user", "text", "thread_ts"}: a new column would miss existing databases.
     sa.Column("body", sa.Text),
     sa.Column("provider_id", sa.String),  # the ts Slack gave the posted message
 )
@@ -219,6 +220,8 @@ class Outcome:
     handoff: Handoff | None
     changed: bool
     note: str
+    refused: bool = False  # not theirs: someone else has the conversation, and nothing changed
+    held_by: str | None = None  # when refused, the recruiter who has it
 
 
 class HandoffDesk:
@@ -294,8 +297,10 @@ class HandoffDesk:
         handoff = self.live_for(conversation_id)
         if handoff is None or not handoff.takes_over:
             return None
+        from bot.handoff_cards import candidate_thread_text  # not at the top: handoff_cards renders a Handoff
+
         with self.engine.begin() as connection:
-            self._to_slack(connection, conversation_id, handoff.id, "thread", f"*Candidate:* {text}", now)
+            self._to_slack(connection, conversation_id, handoff.id, "thread", candidate_thread_text(text), now)
         return handoff
 
     def end_by_candidate(self, conversation_id: str, now: dt.datetime | None = None) -> Handoff | None:
@@ -340,6 +345,9 @@ class HandoffDesk:
             return Outcome(handoff, False, "handoff ended; not relayed")
         if handoff.status == "waiting":
             self.claim(handoff.id, recruiter, now)
+            handoff = self.get(handoff.id) or handoff  # someone else may have claimed it a moment earlier
+        if not self.may_act(handoff, recruiter):
+            return self._refused(handoff)
         with self.engine.begin() as connection:
             try:
                 with connection.begin_nested():
@@ -360,10 +368,33 @@ class HandoffDesk:
             return Outcome(None, False, "This handoff does not exist.")
         if not handoff.is_live:
             return Outcome(handoff, False, "This conversation is already back with the assistant.")
+        if not self.may_act(handoff, recruiter):
+            return self._refused(handoff)
         note = {"returned": f"_<@{recruiter}> handed the conversation back to the assistant._",
                 "closed": f"_<@{recruiter}> closed the conversation._"}[status]
-        ended = self._end(handoff, status, recruiter, now, note, notify_candidate=True)
-        return Outcome(self.get(handoff_id), ended, "Done." if ended else "Already ended.")
+        ended = self._end(handoff, status, recruiter, now, note, notify_candidate=True,
+                          only_for=None if recruiter == handoff.card.recruiter_slack_id else recruiter)
+        current = self.get(handoff_id)
+        if not ended and current is not None and current.is_live:
+            return self._refused(current)  # claimed by someone else between our read and the update
+        return Outcome(current, ended, "Done." if ended else "Already ended.")
+
+    @staticmethod
+    def may_act(handoff: Handoff, recruiter: str) -> bool:
+        """Whether recruiter may answer, hand back or close: anyone while nobody has claimed it (anyone may claim
+        it), then only the one who claimed it or the candidate's own recruiter named on the card. A recruiter
+        known only by email cannot be matched by Slack id here, so only their claim counts."""
+        return handoff.status == "waiting" or recruiter in (handoff.claimed_by, handoff.card.recruiter_slack_id)
+
+    def tell_privately(self, handoff: Handoff, *, slack_channel: str, user: str, text: str,
+                       thread_ts: str | None = None, now: dt.datetime | None = None) -> None:
+        """Queue an ephemeral Slack message that only user sees, in slack_channel (in thread_ts's thread if given)."""
+        body = json.dumps({"channel": slack_channel, "user": user, "text": text, "thread_ts": thread_ts})
+        with self.engine.begin() as connection:
+            self._to_slack(connection, handoff.conversation_id, handoff.id, "ephemeral", body, now)
+
+    def _refused(self, handoff: Handoff) -> Outcome:
+        return Outcome(handoff, False, "refused: not yours", refused=True, held_by=handoff.claimed_by)
 
     def escalate_overdue(self, now: dt.datetime | None = None) -> list[Handoff]:
         """Waiting handoffs nobody claimed in time: re-post to the fallback channel and tell the candidate, once."""
@@ -407,11 +438,15 @@ class HandoffDesk:
     # --- internals ----------------------------------------------------------------------------
 
     def _end(self, handoff: Handoff, status: str, ended_by: str, now: dt.datetime | None, note: str,
-             notify_candidate: bool) -> bool:
+             notify_candidate: bool, only_for: str | None = None) -> bool:
+        """End a live handoff once; with only_for, only if it is still waiting or only_for has it."""
         now = now or now_utc()
         t = handoffs_table
+        condition = [t.c.id == handoff.id, t.c.status.in_(ACTIVE)]
+        if only_for is not None:
+            condition.append(sa.or_(t.c.status == "waiting", t.c.claimed_by == only_for))
         with self.engine.begin() as connection:
-            if connection.execute(t.update().where(t.c.id == handoff.id, t.c.status.in_(ACTIVE)).values(
+            if connection.execute(t.update().where(*condition).values(
                     status=status, ended_by=ended_by, ended_at=to_db(now))).rowcount != 1:
                 return False
             if handoff.takes_over:

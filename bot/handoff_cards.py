@@ -29,8 +29,11 @@ def channel_words(channel: str) -> str:
     return CHANNEL_WORDS.get(channel, channel)
 
 
-def _escape(text: str) -> str:
-    # Slack's mrkdwn treats &, < and > as control characters.
+def mrkdwn_escape(text: str) -> str:
+    """Text a candidate or the ATS wrote, safe in any Slack message: no mentions (<!channel>, <@U...>), no links.
+
+    Slack's mrkdwn treats &, < and > as control characters; everything we post that carries such text goes
+    through here (cards, their re-posts and notification text, thread relays, stale-application nudges)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -42,7 +45,7 @@ def status_line(handoff: Handoff) -> str:
 
 def card_text(handoff: Handoff, escalated: bool = False) -> str:
     """The notification text (and what screen readers and old clients show)."""
-    who = handoff.card.candidate_name or "An unverified sender"
+    who = mrkdwn_escape(handoff.card.candidate_name) if handoff.card.candidate_name else "An unverified sender"
     prefix = "No one has claimed this yet: " if escalated else ""
     return f"{prefix}{who} needs a recruiter ({channel_words(handoff.channel)}): {REASONS[handoff.reason]}"
 
@@ -50,13 +53,13 @@ def card_text(handoff: Handoff, escalated: bool = False) -> str:
 def card_blocks(handoff: Handoff, escalated: bool = False) -> list[dict[str, Any]]:
     card = handoff.card
     fields = [
-        f"*Candidate*\n{_escape(card.candidate_name) if card.candidate_name else 'Not verified'}",
+        f"*Candidate*\n{mrkdwn_escape(card.candidate_name) if card.candidate_name else 'Not verified'}",
         f"*Channel*\n{channel_words(handoff.channel)}",
     ]
     if card.role:
-        fields.append(f"*Role*\n{_escape(card.role)}")
+        fields.append(f"*Role*\n{mrkdwn_escape(card.role)}")
     if card.stage:
-        fields.append(f"*Stage*\n{_escape(card.stage)}")
+        fields.append(f"*Stage*\n{mrkdwn_escape(card.stage)}")
     fields.append(f"*Why*\n{REASONS[handoff.reason]}")
     fields.append(f"*Since*\n<!date^{int(handoff.created_at.timestamp())}^{{date_short_pretty}} {{time}}|"
                   f"{handoff.created_at:%Y-%m-%d %H:%M} UTC>")
@@ -68,7 +71,7 @@ def card_blocks(handoff: Handoff, escalated: bool = False) -> list[dict[str, Any
         {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in fields]},
     ]
     if card.transcript:
-        lines = "\n".join(f"*{'Candidate' if who == 'candidate' else 'Assistant'}:* {_escape(text)}"
+        lines = "\n".join(f"*{'Candidate' if who == 'candidate' else 'Assistant'}:* {mrkdwn_escape(text)}"
                           for who, text in card.transcript)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Last messages*\n{lines}"[:2900]}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(handoff)}]})
@@ -88,6 +91,19 @@ def card_blocks(handoff: Handoff, escalated: bool = False) -> list[dict[str, Any
                        f"Reply in this thread to answer the candidate; replies are sent by "
                        f"{channel_words(handoff.channel)}."}]})
     return blocks
+
+
+def candidate_thread_text(text: str) -> str:
+    """A candidate's message as the card's thread shows it."""
+    return f"*Candidate:* {mrkdwn_escape(text)}"
+
+
+def refusal_text(held_by: str | None, replied: bool) -> str:
+    """What a recruiter alone sees when they act on a conversation someone else has."""
+    who = f"<@{held_by}>" if held_by else "another recruiter"
+    return (f"This conversation is claimed by {who}, so your message was not sent to the candidate." if replied
+            else f"This conversation is claimed by {who}. Only they or the candidate's own recruiter can hand it "
+                 "back or close it.")
 
 
 _MENTION = re.compile(r"<[@#!]([^>|]+)(?:\|([^>]*))?>")

@@ -68,6 +68,23 @@ async def test_the_methods_slack_sdk_calls(slack):
                                            "users.info", "conversations.open", "chat.postMessage"]
 
 
+async def test_an_ephemeral_message_is_seen_by_one_user_and_is_not_a_posted_message(slack):
+    client = _client(slack)
+    parent = await client.chat_postMessage(channel="C0RECRUIT", text="a card")
+    shown = await client.chat_postEphemeral(channel="C0RECRUIT", user="U0MARIA", text="only for Maria",
+                                            thread_ts=parent["ts"])
+    assert shown["ok"] and shown["message_ts"] > parent["ts"]
+    assert [(m.channel, m.user, m.text, m.thread_ts) for m in slack.ephemerals] == [
+        ("C0RECRUIT", "U0MARIA", "only for Maria", parent["ts"])]
+    assert [m.text for m in slack.posted] == ["a card"]
+    with pytest.raises(SlackApiError) as stranger:
+        await client.chat_postEphemeral(channel="C0RECRUIT", user="U0NOBODY", text="hi")
+    assert stranger.value.response["error"] == "user_not_in_channel"
+    with pytest.raises(SlackApiError) as empty:
+        await client.chat_postEphemeral(channel="C0RECRUIT", user="U0MARIA", text="")
+    assert empty.value.response["error"] == "no_text"
+
+
 async def test_form_encoded_calls_with_a_token_parameter(slack):
     form = urllib.parse.urlencode({"token": slack.bot_token, "channel": "C0RECRUIT", "text": "hi",
                                    "blocks": json.dumps(BLOCKS)}).encode()

@@ -10,7 +10,18 @@ import pytest
 
 from bot.business_hours import BusinessHours, reply_expectation
 from bot.handoff import HandoffCard, HandoffDesk, HandoffRules, card_for, trim_transcript
-from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_blocks, opened_notice, plain_text
+from bot.handoff_cards import (
+    CLAIM,
+    CLOSE,
+    HAND_BACK,
+    candidate_notice,
+    candidate_thread_text,
+    card_blocks,
+    card_text,
+    mrkdwn_escape,
+    opened_notice,
+    plain_text,
+)
 from bot.identity import VerifiedSender
 from bot.status import load_status_context
 
@@ -184,6 +195,49 @@ def test_a_reply_after_the_hand_back_is_not_sent_and_the_recruiter_is_told(desk)
     assert any("was not sent" in body for body in bodies)
 
 
+def test_only_the_claimer_or_the_cards_recruiter_can_hand_back_or_close(desk):
+    handoff, _ = desk.open("conv-1", "twilio", _card(), now=OPEN)  # the card names U0DANA
+    desk.claim(handoff.id, "U0MARCUS", now=OPEN)
+    before = (_kinds(desk.slack), _kinds(desk.deliveries))
+    for step in (desk.hand_back, desk.close):
+        refused = step(handoff.id, "U0STRANGER", now=OPEN)
+        assert not refused.changed and refused.refused and refused.held_by == "U0MARCUS"
+    assert desk.get(handoff.id).status == "claimed" and desk.get(handoff.id).claimed_by == "U0MARCUS"
+    assert (desk.slack.counts(), desk.deliveries.counts()) == ({"sent": len(before[0])}, {"sent": len(before[1])})
+    assert desk.close(handoff.id, "U0DANA", now=OPEN).changed  # the candidate's own recruiter may
+    other, _ = desk.open("conv-2", "twilio", _card(), now=OPEN)
+    desk.claim(other.id, "U0MARCUS", now=OPEN)
+    assert desk.hand_back(other.id, "U0MARCUS", now=OPEN).changed  # and so may the one who claimed it
+
+
+def test_a_reply_in_a_thread_someone_else_claimed_is_refused_and_not_relayed(desk):
+    handoff, _ = desk.open("conv-1", "twilio", _card(), now=OPEN)
+    desk.card_posted(handoff.id, "C0RECRUIT", "1.0")
+    taken = desk.recruiter_reply("C0RECRUIT", "1.0", "U0MARCUS", "Hi, Marcus here", "C0RECRUIT:1.1", now=OPEN)
+    assert taken.changed and taken.handoff.claimed_by == "U0MARCUS"  # a reply to a waiting handoff claims it
+    refused = desk.recruiter_reply("C0RECRUIT", "1.0", "U0STRANGER", "I'll take it", "C0RECRUIT:1.2", now=OPEN)
+    assert not refused.changed and refused.refused and refused.held_by == "U0MARCUS"
+    assert desk.recruiter_reply("C0RECRUIT", "1.0", "U0DANA", "Dana too", "C0RECRUIT:1.3", now=OPEN).changed
+    assert [(d.fields["kind"], d.fields["recruiter"], d.fields["body"]) for d in _drain(desk.deliveries)] == [
+        ("claimed", "U0MARCUS", None), ("reply", "U0MARCUS", "Hi, Marcus here"), ("reply", "U0DANA", "Dana too")]
+    assert desk.get(handoff.id).claimed_by == "U0MARCUS"
+
+
+def test_a_recruiter_known_only_by_email_is_matched_by_who_claimed_it(desk):
+    card = HandoffCard("requested_by_candidate", "twilio", candidate_name="Priya Sharma",
+                       recruiter_email="dana@acme.example")
+    handoff, _ = desk.open("conv-1", "twilio", card, now=OPEN)
+    desk.claim(handoff.id, "U0DANA", now=OPEN)
+    assert desk.close(handoff.id, "U0MARCUS", now=OPEN).held_by == "U0DANA"
+    assert desk.close(handoff.id, "U0DANA", now=OPEN).changed
+
+
+def test_anyone_may_close_a_handoff_nobody_has_claimed(desk):
+    handoff, _ = desk.open("conv-1", "twilio", _card(), now=OPEN)
+    closed = desk.close(handoff.id, "U0MARCUS", now=OPEN)  # anyone could claim it first anyway
+    assert closed.changed and not closed.refused
+
+
 def test_the_candidate_can_end_it_and_the_thread_hears_so(desk):
     handoff, _ = desk.open("conv-1", "twilio", _card(), now=OPEN)
     ended = desk.end_by_candidate("conv-1", now=OPEN)
@@ -245,6 +299,17 @@ def test_card_text_is_escaped_for_slack(desk):
     handoff, _ = desk.open("conv-x", "twilio", card, now=OPEN)
     rendered = json.dumps(card_blocks(handoff))
     assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in rendered and "<!channel>" not in rendered
+
+
+def test_candidate_words_cannot_mention_or_link_anyone_in_slack(desk):
+    hostile = "<!channel> <@U123> <https://evil.example|click> & co"
+    escaped = "&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|click&gt; &amp; co"
+    assert mrkdwn_escape(hostile) == escaped
+    assert candidate_thread_text(hostile) == f"*Candidate:* {escaped}"
+    handoff, _ = desk.open("conv-x", "twilio", HandoffCard("requested_by_candidate", "twilio", candidate_name=hostile),
+                           now=OPEN)
+    assert card_text(handoff).startswith(f"{escaped} needs a recruiter")
+    assert card_text(handoff, escalated=True).startswith(f"No one has claimed this yet: {escaped}")
 
 
 # --- what the candidate reads -----------------------------------------------------------------

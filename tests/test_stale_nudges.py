@@ -4,6 +4,7 @@ embedded ATS (real SQLite) and the fake Slack Web API; and finding a recruiter i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,27 @@ def test_a_nudge_slack_refused_is_retried_and_sent_once(updates: ATSUpdates, sla
     asyncio.run(rounds())
     assert len([m for m in slack.posted if "has been in" in (m.text or "")]) == len(_expected_stale())
     assert updates.updates.nudges.counts() == {"sent": len(_expected_stale())}
+
+
+def test_a_nudge_escapes_what_the_candidate_and_the_ats_wrote(updates: ATSUpdates, slack: FakeSlackAPI,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile = "<!channel> <@U123> <https://evil.example|click>"
+    ats, candidate, applications = updates.ats, updates.ats.get_candidate, updates.ats.active_applications
+    monkeypatch.setattr(ats, "get_candidate", lambda candidate_id: dataclasses.replace(
+        candidate(candidate_id), name=f"Eve {hostile}"))
+    monkeypatch.setattr(ats, "active_applications", lambda: [dataclasses.replace(
+        a, stage=f"{a.stage} <!here>", job=dataclasses.replace(a.job, title=f"{a.job.title} <!everyone>"))
+        for a in applications()])
+
+    async def rounds() -> None:
+        await updates.check_stale()
+        await updates.deliver_nudges()
+
+    asyncio.run(rounds())
+    nudges = [m.text or "" for m in slack.posted if "has been in" in (m.text or "")]
+    assert nudges and all("Eve &lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|click&gt;" in text
+                          for text in nudges)
+    assert not any("<" in text or ">" in text for text in nudges)
 
 
 def test_turned_off_no_nudges(updates: ATSUpdates, slack: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch) -> None:

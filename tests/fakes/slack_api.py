@@ -14,6 +14,10 @@ https://api.slack.com/methods) and "Using the Slack Web API":
     Errors: channel_not_found, no_text, invalid_blocks.
   - chat.update: channel, ts, text and/or blocks; answers {"ok", "channel", "ts", "text", "message"}.
     Errors: message_not_found, no_text, invalid_blocks.
+  - chat.postEphemeral (https://api.slack.com/methods/chat.postEphemeral): channel, user, text and/or
+    blocks, optional thread_ts; shows the message only to that user, in that channel, and answers
+    {"ok", "message_ts"}. Errors: channel_not_found, user_not_in_channel, no_text, invalid_blocks. (The
+    fake keeps no channel members: a user unknown to the workspace is in no channel.)
   - users.info: user; answers {"ok", "user": {"id", "name", "real_name", "tz", "profile": {...}}}.
     Error: user_not_found.
   - conversations.open: users (comma-separated IDs); answers {"ok", "channel": {"id"}}.
@@ -55,6 +59,16 @@ class PostedMessage:
 
 
 @dataclass
+class EphemeralMessage:
+    channel: str
+    user: str  # the only person who sees it
+    message_ts: str
+    text: str | None
+    blocks: list | None
+    thread_ts: str | None = None
+
+
+@dataclass
 class FakeSlackAPI(FakeAPIServer):
     """base_url is the server root; slack_sdk clients want base_url=fake.base_url + "/api/"."""
 
@@ -65,6 +79,7 @@ class FakeSlackAPI(FakeAPIServer):
     users: dict[str, dict] = field(default_factory=_default_users)  # id -> real_name, name, email, tz
     posted: list[PostedMessage] = field(default_factory=list)
     updates: list[PostedMessage] = field(default_factory=list)  # a snapshot of each message after chat.update
+    ephemerals: list[EphemeralMessage] = field(default_factory=list)  # chat.postEphemeral: seen by one user
     calls: list[tuple[str, dict]] = field(default_factory=list)  # every call answered ok: (method, params)
     requests: int = 0
     hang_seconds: float = field(default=HANG_SECONDS, kw_only=True)
@@ -139,6 +154,7 @@ class FakeSlackAPI(FakeAPIServer):
 
     def _methods(self) -> dict[str, Callable[[dict], dict]]:
         return {"auth.test": self._auth_test, "chat.postMessage": self._post_message, "chat.update": self._update,
+                "chat.postEphemeral": self._post_ephemeral,
                 "users.info": self._users_info, "conversations.open": self._conversations_open,
                 "users.lookupByEmail": self._lookup_by_email}
 
@@ -162,6 +178,25 @@ class FakeSlackAPI(FakeAPIServer):
             message = PostedMessage(_dm_for(channel), self._next_ts(), text, blocks, thread_ts)
             self.posted.append(message)
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._message_json(message)}
+
+    def _post_ephemeral(self, params: dict) -> dict:
+        channel, user = str(params.get("channel") or ""), str(params.get("user") or "")
+        if not channel or (channel[0] in "UW" and channel not in self.users):
+            return {"ok": False, "error": "channel_not_found"}
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_in_channel"}
+        try:
+            blocks = _blocks(params.get("blocks"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_blocks"}
+        text = params.get("text")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        with self._lock:
+            message = EphemeralMessage(_dm_for(channel), user, self._next_ts(), text, blocks, thread_ts)
+            self.ephemerals.append(message)
+        return {"ok": True, "message_ts": message.message_ts}
 
     def _update(self, params: dict) -> dict:
         channel, ts = _dm_for(str(params.get("channel") or "")), str(params.get("ts") or "")
