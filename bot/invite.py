@@ -14,6 +14,14 @@ from bot.ats.base import Booking, Company
 from bot.scheduling import FORMAT_WORDS
 
 
+def invite_link_open(booking: Booking | None, *, now: dt.datetime, days_after: float) -> bool:
+    """Whether a calendar link still serves its interview: not once it is cancelled (or moved away from, should a
+    link ever name an old version), nor `days_after` days after it ended, so a forwarded or leaked link does not
+    tell the interview's time, place and interviewers forever."""
+    return (booking is not None and booking.status == "booked"
+            and now <= booking.ends_at + dt.timedelta(days=days_after))
+
+
 def invite_path(booking: Booking) -> str:
     return f"/webhooks/calendar/invite/{booking.invite_token}.ics"
 

@@ -1,7 +1,8 @@
 """ATS webhooks in, proactive status updates out, and stale-application nudges to recruiters.
 
-Served by the Rasa server at /webhooks/ats_updates/{greenhouse,lever,generic} (GET / shows the queues).
+Served by the Rasa server at /webhooks/ats_updates/{greenhouse,lever,generic} (GET / shows the queues to OPS_TOKEN).
 A webhook is answered as soon as its signature is checked and its notices are stored (bot/status_updates.py);
+a Greenhouse or Lever delivery already received is acknowledged and not stored again (bot/ats_webhooks.py);
 a loop started with the server then reads each application afresh from the ATS, decides whether and when
 to tell the candidate, and delivers due updates by running `action_send_status_update` in the candidate's
 conversation through Rasa's execute_action, with the output channel of the channel they last used (SMS
@@ -26,7 +27,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ats import ATSUnavailable, call_ats, open_ats
 from bot.ats.base import ATSError
-from bot.ats_webhooks import WebhookRefused, generic_notices, greenhouse_notices, lever_notices
+from bot.ats_webhooks import (
+    DeliveriesSeen,
+    Seen,
+    VerifiedDelivery,
+    WebhookRefused,
+    generic_notices,
+    greenhouse_delivery,
+    lever_delivery,
+)
 from bot.clock import now_utc, to_db
 from bot.outbox import QueuedItem
 from bot.settings import Settings
@@ -41,6 +50,7 @@ from channels.delivery import (
     run_in_conversation,
     run_with_server,
     running,
+    status_page,
 )
 from channels.recruiter_slack import recruiter_dm, slack_error
 
@@ -49,6 +59,7 @@ UPDATE_ACTION = "action_send_status_update"
 UPDATE_SLOT = "status_update_application"
 ATS_EVENTS = Doorbell()
 MAX_BODY_BYTES = 256 * 1024
+PURGE_SEEN_SECONDS = 600  # forgetting expired deliveries needs no hurry: their time check refuses them anyway
 
 
 class ATSUpdates(ConfiguredChannel):
@@ -62,6 +73,8 @@ class ATSUpdates(ConfiguredChannel):
         self.ledger = SmsLedger(state)
         self.updates = StatusUpdates(state, settings,
                                      lambda phone: conversation_id_for(phone, settings.conversation_id_key))
+        self.seen = DeliveriesSeen(state)
+        self._last_purge: float | None = None
         self.ats = open_ats(settings)  # loads ATS_SEED_FILE at start-up, before any webhook or action needs it
         self._check_credentials()
         self.slack = (AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -82,10 +95,11 @@ class ATSUpdates(ConfiguredChannel):
         hooks = Blueprint("ats_updates", __name__)
         secrets = {"greenhouse": self.settings.greenhouse_webhook_secret,
                    "lever": self.settings.lever_webhook_token, "generic": self.settings.ats_webhook_secret}
+        greenhouse_max_age = self.settings.greenhouse_webhook_max_age_days * 86400
 
         @hooks.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({
+        async def health(request: Request) -> HTTPResponse:
+            return status_page(request, self.settings, lambda: {
                 "webhooks": {name: bool(secret) for name, secret in secrets.items()},
                 "events": self.updates.events.counts(), "updates": self.updates.updates.counts(),
                 "stale_nudges": self.updates.nudges.counts(), "status_updates": self.settings.status_updates,
@@ -103,20 +117,35 @@ class ATSUpdates(ConfiguredChannel):
                 return response.json({"error": "body too large"}, status=413)
             try:
                 if source == "greenhouse":
-                    notices = greenhouse_notices(raw, request.headers.get("Signature"), secret)
+                    delivery = greenhouse_delivery(raw, request.headers.get("Signature"), secret,
+                                                   max_age_seconds=greenhouse_max_age)
                 elif source == "lever":
-                    notices = lever_notices(raw, secret)
-                else:
-                    notices = generic_notices(raw, request.headers.get("X-ATS-Timestamp"),
-                                              request.headers.get("X-ATS-Signature"), secret)
+                    delivery = lever_delivery(raw, secret)
+                else:  # its signature covers a timestamp and the body: a repeat is the same notice, within 5 minutes
+                    delivery = VerifiedDelivery(generic_notices(raw, request.headers.get("X-ATS-Timestamp"),
+                                                                request.headers.get("X-ATS-Signature"), secret))
+                seen = self.seen.check(source, delivery)
             except WebhookRefused as refused:
                 logger.warning("%s webhook refused: %s", source, refused.reason)
                 return response.json({"error": refused.reason}, status=refused.status)
-            for notice in notices:
-                self.updates.receive_event(source, notice.application_id, notice.stage)
-            if notices:
+            if seen is Seen.REUSED:
+                logger.warning("%s webhook refused: a signature already used, on another body", source)
+                return response.json({"error": f"{source} signature already used for another notice (replayed?)"},
+                                     status=401)
+            if seen is Seen.REPEAT:
+                # 200, not an error: it is most often the sender retrying after our answer was lost, and an error
+                # would have Greenhouse retry it for hours; a replay gets nothing from it either.
+                logger.info("%s webhook: a delivery already received, acknowledged again", source)
+                return response.json({"received": 0, "repeat": True})
+            try:
+                for notice in delivery.notices:
+                    self.updates.receive_event(source, notice.application_id, notice.stage)
+            except Exception:
+                self.seen.forget(source, delivery)  # not stored: the sender's retry must be processed
+                raise
+            if delivery.notices:
                 ATS_EVENTS.ring()
-            return response.json({"received": len(notices)})
+            return response.json({"received": len(delivery.notices)})
 
         run_with_server(hooks, self._run)
         return hooks
@@ -132,6 +161,7 @@ class ATSUpdates(ConfiguredChannel):
                 if agent is not None and agent.is_ready():
                     await self.deliver_updates(app, agent)
                 await self.check_stale()
+                self._purge_seen()
                 notes = getattr(self.ats, "notes", None)
                 if notes is not None:
                     await asyncio.to_thread(notes.deliver, self.ats)
@@ -207,6 +237,12 @@ class ATSUpdates(ConfiguredChannel):
         with self.updates.engine.begin() as connection:
             connection.execute(table.update().where(table.c.id == item.id).values(
                 status="pending", next_attempt_at=to_db(until), last_error="quiet hours"))
+
+    def _purge_seen(self) -> None:
+        clock = asyncio.get_running_loop().time()
+        if self._last_purge is None or clock - self._last_purge >= PURGE_SEEN_SECONDS:
+            self._last_purge = clock
+            self.seen.purge()
 
     # --- stale applications --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,6 +101,23 @@ async def first_processing(answer: Callable[[], T | None], take_over: Callable[[
 
 SMS_QUEUED = Doorbell()  # an SMS was put in the outbox
 HANDOFF_WORK = Doorbell()  # a candidate message was handled, or Slack sent a click or a reply
+
+
+def ops_authorized(authorization: str | None, ops_token: str | None) -> bool:
+    """`Authorization: Bearer <OPS_TOKEN>`, compared in constant time; never true while OPS_TOKEN is unset."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if not ops_token or scheme.lower() != "bearer":
+        return False
+    # bytes, not str: compare_digest refuses non-ASCII text, and a header may carry anything
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), ops_token.encode())
+
+
+def status_page(request: Request, settings: Settings, details: Callable[[], dict[str, Any]]) -> HTTPResponse:
+    """A channel's GET /: "ok" to anyone (health checks, load balancers); which secrets are set and the queue
+    counts only to the team that runs the assistant (OPS_TOKEN), as they tell an attacker what to aim at."""
+    if not ops_authorized(request.headers.get("Authorization"), settings.ops_token):
+        return response.json({"status": "ok"})
+    return response.json({"status": "ok", **details()})
 
 
 def run_with_server(blueprint: Blueprint, loop: Callable[[Sanic], Awaitable[None]]) -> None:
@@ -197,9 +215,10 @@ class ScheduledDelivery(ConfiguredChannel):
         delivery = Blueprint("scheduled_delivery", __name__)
 
         @delivery.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"reminders": self.reminders.counts(), "sms_outbox": self.outbox.counts(),
-                                  "sms_sending": self.twilio is not None})
+        async def health(request: Request) -> HTTPResponse:
+            return status_page(request, self.settings, lambda: {
+                "reminders": self.reminders.counts(), "sms_outbox": self.outbox.counts(),
+                "sms_sending": self.twilio is not None})
 
         if self.twilio is None:
             logger.warning("SMS sending is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "

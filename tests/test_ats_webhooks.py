@@ -9,20 +9,27 @@ under test:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 
 from bot.ats_webhooks import (
+    GREENHOUSE_MAX_AGE_SECONDS,
     MAX_EVENTS,
     REPLAY_WINDOW_SECONDS,
+    DeliveriesSeen,
+    Seen,
     StageNotice,
     WebhookRefused,
     generic_notices,
     generic_signature,
+    greenhouse_delivery,
     greenhouse_notices,
+    lever_delivery,
     lever_notices,
 )
 
@@ -46,13 +53,22 @@ def _refused(call, *args, **kwargs) -> WebhookRefused:
 # --- Greenhouse ------------------------------------------------------------------------------------------
 
 
+def _iso(unix_seconds: float) -> str:
+    return dt.datetime.fromtimestamp(unix_seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def greenhouse_body(action: str = "candidate_stage_change", application_id=265277,
-                    stage: str | None = "Technical Interview") -> bytes:
-    """Shaped like the candidate_stage_change example in Greenhouse's webhook documentation."""
+                    stage: str | None = "Technical Interview", last_activity_at: float | None = None,
+                    **application_fields) -> bytes:
+    """Shaped like the candidate_stage_change example in Greenhouse's webhook documentation; the application's
+    last_activity_at (the event's own time) is now unless given, and `application_fields` add to it."""
     application = {
         "id": application_id, "status": "active", "prospect": False, "rejected_at": None,
+        "applied_at": "2026-10-01T09:00:00.000Z",
+        "last_activity_at": _iso(time.time() if last_activity_at is None else last_activity_at),
         "candidate": {"id": 11187189, "first_name": "Priya", "last_name": "Nair"},
         "jobs": [{"id": 4690, "name": "Machine Learning Engineer"}],
+        **application_fields,
     }
     if stage is not None:
         application["current_stage"] = {"id": 767358, "name": stage, "interviews": []}
@@ -480,3 +496,140 @@ def test_generic_stage_is_trimmed_capped_and_dropped_when_empty_or_not_text():
 def test_generic_forged_signature_with_non_ascii_characters_is_a_401():
     raw, stamp, _ = generic_request({"application_id": "a"})
     assert _refused(generic_notices, raw, stamp, "sha256=ü", GENERIC_SECRET, now=NOW).status == 401
+
+
+# --- Replays: each genuine delivery is processed once ---------------------------------------------------------
+# Greenhouse signs only the body, with no time in the signature: a captured delivery stays valid forever. Its
+# signature is remembered for GREENHOUSE_MAX_AGE_SECONDS and a body whose own event time is older is refused, so
+# what the store forgets can no longer be replayed. Lever signs token + triggeredAt, not the body: a signature is
+# remembered for its 5-minute window, so it cannot carry a second, different body.
+
+DAY = 86400
+
+
+def test_greenhouse_stage_change_older_than_the_max_age_is_refused_as_a_replay():
+    body = greenhouse_body(last_activity_at=NOW - 8 * DAY)
+    refused = _refused(greenhouse_notices, body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW)
+    assert refused.status == 401 and "old" in refused.reason
+    fresh = greenhouse_body(last_activity_at=NOW - GREENHOUSE_MAX_AGE_SECONDS + 60)
+    assert len(greenhouse_notices(fresh, greenhouse_header(fresh), GREENHOUSE_SECRET, now=NOW)) == 1
+
+
+def test_greenhouse_max_age_can_be_set():
+    body = greenhouse_body(last_activity_at=NOW - 2 * DAY)
+    assert _refused(greenhouse_notices, body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW,
+                    max_age_seconds=DAY).status == 401
+
+
+def test_greenhouse_event_time_is_the_newest_of_the_application_times():
+    # A rejection's rejected_at is the event; an older last_activity_at does not make it a replay.
+    body = greenhouse_body(action="reject_candidate", last_activity_at=NOW - 30 * DAY, rejected_at=_iso(NOW - 60))
+    assert len(greenhouse_notices(body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW)) == 1
+
+
+@pytest.mark.parametrize("times", [
+    {"last_activity_at": None, "applied_at": None},
+    {"last_activity_at": "yesterday", "applied_at": None},
+    {"last_activity_at": 1795000000, "applied_at": None},
+    {"last_activity_at": "\udcff", "applied_at": ["2026"]},
+], ids=["none", "not-a-time", "a-number", "odd"])
+def test_greenhouse_stage_change_without_a_usable_event_time_is_refused_with_400(times):
+    application = json.loads(greenhouse_body())
+    application["payload"]["application"].update(times)
+    body = json.dumps(application).encode()
+    assert _refused(greenhouse_notices, body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW).status == 400
+
+
+def test_the_same_greenhouse_delivery_is_seen_first_once_then_as_a_repeat(state_engine):
+    seen = DeliveriesSeen(state_engine)
+    body = greenhouse_body(last_activity_at=NOW - 60)
+    delivery = greenhouse_delivery(body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW)
+    assert seen.check("greenhouse", delivery, now=NOW) is Seen.FIRST
+    assert seen.check("greenhouse", delivery, now=NOW + 3 * DAY) is Seen.REPEAT
+    other = greenhouse_body(application_id=1, last_activity_at=NOW - 60)
+    assert seen.check("greenhouse", greenhouse_delivery(other, greenhouse_header(other), GREENHOUSE_SECRET, now=NOW),
+                      now=NOW) is Seen.FIRST
+
+
+def test_a_greenhouse_signature_is_kept_until_its_event_is_too_old_to_be_accepted(state_engine):
+    seen = DeliveriesSeen(state_engine)
+    body = greenhouse_body(last_activity_at=NOW)
+    delivery = greenhouse_delivery(body, greenhouse_header(body), GREENHOUSE_SECRET, now=NOW)
+    seen.check("greenhouse", delivery, now=NOW)
+    assert seen.purge(now=NOW + GREENHOUSE_MAX_AGE_SECONDS - 60) == 0
+    assert seen.purge(now=NOW + GREENHOUSE_MAX_AGE_SECONDS + 60) == 1
+    # Forgotten, and no longer accepted either: the store's bound is also the replay bound.
+    assert _refused(greenhouse_notices, body, greenhouse_header(body), GREENHOUSE_SECRET,
+                    now=NOW + GREENHOUSE_MAX_AGE_SECONDS + 60).status == 401
+
+
+def test_a_lever_signature_reused_with_another_body_is_seen_as_reused(state_engine):
+    seen = DeliveriesSeen(state_engine)
+    first = lever_delivery(lever_body(opportunity_id="opp-1"), LEVER_TOKEN, now=NOW)
+    second = lever_delivery(lever_body(opportunity_id="opp-2"), LEVER_TOKEN, now=NOW + 60)
+    assert first.signature == second.signature
+    assert seen.check("lever", first, now=NOW) is Seen.FIRST
+    assert seen.check("lever", second, now=NOW + 60) is Seen.REUSED
+    assert seen.check("lever", first, now=NOW + 120) is Seen.REPEAT  # Lever resending the very same delivery
+
+
+def test_a_lever_signature_is_forgotten_once_its_window_is_over(state_engine):
+    seen = DeliveriesSeen(state_engine)
+    seen.check("lever", lever_delivery(lever_body(), LEVER_TOKEN, now=NOW), now=NOW)
+    assert seen.purge(now=NOW + REPLAY_WINDOW_SECONDS - 1) == 0
+    assert seen.purge(now=NOW + REPLAY_WINDOW_SECONDS + 1) == 1
+
+
+# --- the same, through the ATS updates channel's own route -------------------------------------------------------
+
+
+@pytest.fixture()
+def ats_updates(tmp_path, monkeypatch):
+    from bot.settings import Settings
+    from channels.ats_updates import ATSUpdates
+    from tests.stack_fixture import DEMO_SEED
+
+    for name, value in {"ATS_DATABASE": tmp_path / "ats.db", "STATE_DATABASE": tmp_path / "state.db",
+                        "ATS_SEED_FILE": DEMO_SEED, "ATS_BACKEND": "embedded",
+                        "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "LEVER_WEBHOOK_TOKEN": LEVER_TOKEN}.items():
+        monkeypatch.setenv(name, str(value))
+    return ATSUpdates(Settings.from_env())
+
+
+def _post(channel, source: str, body: bytes, headers: dict[str, str] | None = None):
+    from tests.routes import call_route
+
+    return call_route(channel.blueprint(lambda message: None), "POST", "/<source:str>", body=body,
+                      headers=headers or {}, source=source)
+
+
+def _events(channel) -> int:
+    return sum(channel.updates.events.counts().values())
+
+
+def test_replaying_the_same_signed_greenhouse_delivery_is_acknowledged_but_not_processed_twice(ats_updates):
+    body = greenhouse_body()
+    first = _post(ats_updates, "greenhouse", body, {"Signature": greenhouse_header(body)})
+    assert (first.status, first.json()) == (200, {"received": 1})
+    for _ in range(2):  # Greenhouse retrying after a lost answer, or someone replaying what they captured
+        again = _post(ats_updates, "greenhouse", body, {"Signature": greenhouse_header(body)})
+        assert (again.status, again.json()) == (200, {"received": 0, "repeat": True})
+    assert _events(ats_updates) == 1
+
+
+def test_an_old_signed_greenhouse_delivery_is_refused(ats_updates):
+    body = greenhouse_body(last_activity_at=time.time() - 8 * DAY)
+    answer = _post(ats_updates, "greenhouse", body, {"Signature": greenhouse_header(body)})
+    assert answer.status == 401
+    assert _events(ats_updates) == 0
+
+
+def test_a_lever_signature_reused_with_another_body_within_five_minutes_is_refused(ats_updates):
+    triggered = int(time.time() * 1000)
+    genuine = lever_body(opportunity_id="opp-genuine", triggered_at=triggered)
+    assert _post(ats_updates, "lever", genuine).json() == {"received": 1}
+    forged = lever_body(opportunity_id="opp-chosen-by-someone-else", triggered_at=triggered)
+    answer = _post(ats_updates, "lever", forged)
+    assert answer.status == 401 and "already used" in answer.json()["error"]
+    assert _post(ats_updates, "lever", genuine).json() == {"received": 0, "repeat": True}
+    assert _events(ats_updates) == 1
