@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import smtplib
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -12,18 +11,35 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.services import services
-from bot.ats import ATSUnavailable, call_ats
-from bot.email_codes import code_in, email_in
+from actions.services import Services, services
+from bot.email_codes import CodeMail, CodeSender, code_in, email_in
 
 logger = logging.getLogger(__name__)
+CLIENT_KEY = re.compile(r"^[0-9a-f]{16,64}$")  # the pseudonym of the visitor's address channels/web.py attaches
 RETRY_MESSAGES = {
     "wrong": "That code isn't right. Please check the email and type the 6 digits again.",
     "expired": "That code has expired. Tell me the email on your application again and I'll send a new one.",
     "no_code": "That code has expired. Tell me the email on your application again and I'll send a new one.",
     "too_many_tries": "That's too many wrong tries for this code. Tell me the email on your application again and "
                       "I'll send a new one.",
+    "locked": "That's too many wrong codes for today. Please try again tomorrow, or say \"stop\".",
 }
+_sender: tuple[Services, CodeSender] | None = None
+
+
+def code_sender(shared: Services) -> CodeSender:
+    """The background sender of this process's services (opened once per action server; again after a reset)."""
+    global _sender
+    if _sender is None or _sender[0] is not shared:
+        _sender = (shared, CodeSender(codes=shared.email_codes, mail=CodeMail(shared.state), ats=shared.ats,
+                                      mailer=shared.mailer))
+    return _sender[1]
+
+
+def client_key_of(tracker: Tracker) -> str | None:
+    """The pseudonym of the visitor's network address the web channel attached, if any."""
+    key = ((tracker.latest_message or {}).get("metadata") or {}).get("client_key")
+    return key if isinstance(key, str) and CLIENT_KEY.match(key) else None
 
 
 class ActionStartVerification(Action):
@@ -49,29 +65,15 @@ class ValidateEmailVerificationForm(FormValidationAction):
                                           "application? (Or say \"stop\".)")
             return {"verification_email": None}
         shared = services()
-        codes = shared.email_codes
-        if codes.rate_limited(tracker.sender_id, email):
-            dispatcher.utter_message(text="You've asked for several codes in a short time. Please wait 15 minutes "
-                                          "and try again, or say \"stop\".")
+        client_key = client_key_of(tracker)
+        # The same words, after the same work, whether or not the email is on an application and whether or not
+        # it can be sent: the ATS lookup and the email happen in the background, so the chat never reveals who applied.
+        if shared.email_codes.rate_limited(tracker.sender_id, email, client_key=client_key):
+            dispatcher.utter_message(text="You've asked for several codes in a short time. Please try again later, "
+                                          "or say \"stop\".")
             return {"verification_email": None}
-        try:
-            known = await call_ats(shared.ats.find_candidate_by_email, email,
-                                   timeout=shared.settings.ats_timeout_seconds) is not None
-            company = (await call_ats(shared.ats.company, timeout=shared.settings.ats_timeout_seconds)).name
-        except ATSUnavailable:
-            dispatcher.utter_message(response="utter_ats_unavailable")
-            return {"verification_email": None}
-        code = codes.issue(tracker.sender_id, email, on_an_application=known)
-        if code is not None:
-            try:
-                await asyncio.to_thread(shared.mailer.send_code, email, code, company,
-                                        round(shared.settings.email_code_minutes))
-            except (OSError, smtplib.SMTPException) as error:
-                logger.error("verification email could not be sent (%s)", type(error).__name__)
-                dispatcher.utter_message(text="Sorry, I couldn't send the email just now. Please try again in a "
-                                              "few minutes.")
-                return {"verification_email": None}
-        # The same words whether or not the email is on an application: the chat never reveals who applied.
+        shared.email_codes.request(tracker.sender_id, email, client_key=client_key)
+        code_sender(shared).start()
         dispatcher.utter_message(text=f"If {email} is on an application with us, I've just sent a 6-digit code to "
                                       f"it. It works once and expires in {round(shared.settings.email_code_minutes)} "
                                       "minutes.")
@@ -85,7 +87,7 @@ class ValidateEmailVerificationForm(FormValidationAction):
         if code is None:
             dispatcher.utter_message(text="Please type the 6-digit code from the email, or say \"stop\".")
             return {"verification_code": None}
-        result = services().email_codes.check(tracker.sender_id, code)
+        result = services().email_codes.check(tracker.sender_id, code, client_key=client_key_of(tracker))
         if result.email is not None:
             return {"verification_code": "verified"}
         dispatcher.utter_message(text=RETRY_MESSAGES[result.reason])
