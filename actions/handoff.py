@@ -17,6 +17,7 @@ from bot.clock import now_utc
 from bot.handoff import Handoff, card_for
 from bot.handoff_cards import opened_notice
 from bot.knowledge_answers import unknown_answer
+from bot.rate_limits import CLIENT_KEY, TOO_MANY_HANDOFFS_REPLY, RateLimiter
 from bot.scheduling import SchedulingContext
 from bot.sensitive import sensitive_category
 from bot.status import StatusContext, load_status_context
@@ -29,6 +30,10 @@ END_INTENTS = ("done", "goodbye")
 END_CONFIDENCE = 0.8  # cross-validation: a few held-out messages reach `done` at 0.7
 
 
+class TooManyHandoffs(Exception):
+    """The conversation or its client opened its allowance of new handoffs this hour: no card is posted."""
+
+
 def transcript_of(tracker: Tracker) -> list[tuple[str, str]]:
     return [("candidate" if event["event"] == "user" else "assistant", event.get("text") or "")
             for event in tracker.events if event.get("event") in ("user", "bot") and event.get("text")]
@@ -38,7 +43,8 @@ async def open_handoff(tracker: Tracker, reason: str, context: StatusContext | S
                        application_id: str | None = None) -> tuple[Handoff, bool, str] | None:
     """Open (or find) the conversation's handoff; returns it, whether it is new, and what to expect.
 
-    None when it could not be stored, and the candidate must be told so.
+    None when it could not be stored, and the candidate must be told so. TooManyHandoffs when this
+    conversation or client opened too many this hour (RATE_LIMIT_*HANDOFFS_PER_HOUR): say TOO_MANY_HANDOFFS_REPLY.
     """
     shared = services()
     sender = sender_of(tracker)
@@ -55,6 +61,13 @@ async def open_handoff(tracker: Tracker, reason: str, context: StatusContext | S
     card, application = card_for(reason, channel, context, transcript_of(tracker), application_id)
     desk = shared.handoff_desk(timezone)
     try:
+        if desk.live_for(tracker.sender_id) is None:  # asking again while a recruiter is asked opens nothing new
+            client_key = ((tracker.latest_message or {}).get("metadata") or {}).get(CLIENT_KEY)
+            decision = RateLimiter(shared.state, shared.settings).handoff(
+                tracker.sender_id, client_key if isinstance(client_key, str) else None)
+            if not decision.allowed:
+                logger.info("handoff (%s) for %s refused: too many this hour", reason, tracker.sender_id)
+                raise TooManyHandoffs
         handoff, created = desk.open(tracker.sender_id, channel, card,
                                      candidate_id=context.candidate.id if context else None,
                                      application_id=application.id if application else None)
@@ -75,7 +88,11 @@ def taking_over(tracker: Tracker) -> list[dict[str, Any]]:
 async def hand_to_recruiter(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
                             fallback_response: str) -> list[dict[str, Any]]:
     """Ask a recruiter to join and tell the candidate honestly what happens next."""
-    opened = await open_handoff(tracker, reason)
+    try:
+        opened = await open_handoff(tracker, reason)
+    except TooManyHandoffs:
+        dispatcher.utter_message(text=TOO_MANY_HANDOFFS_REPLY)
+        return []
     if opened is None:
         dispatcher.utter_message(response="utter_handoff_failed")
         return []

@@ -27,7 +27,10 @@ OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
 OPT_IN_WHEN_OPTED_OUT = frozenset({"YES"})  # "yes" is an ordinary answer unless the number opted out
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 SMS_BODY_LIMIT = 1600  # Twilio's maximum for one message body
-MAX_INBOUND_CHARS = 1600
+# Every channel's cap on one candidate message; a longer one is answered with TOO_LONG_REPLY, never cut short.
+MAX_MESSAGE_CHARS = 2000
+TOO_LONG_REPLY = ("That message is too long for me to read. Please send it in shorter parts "
+                  "(up to 2,000 characters).")
 # An answer takes a few seconds even under load, and Twilio stops waiting at 15 s: a claim unanswered for
 # longer than this belongs to a process that died, and a redelivery may process the message again.
 CLAIM_LEASE = dt.timedelta(seconds=12)
@@ -68,11 +71,16 @@ def conversation_id_for(phone_e164: str, key: str) -> str:
     return f"sms-{digest[:24]}"
 
 
-def clean_inbound_text(body: str, limit: int = MAX_INBOUND_CHARS) -> str:
-    """Normalise odd Unicode (full-width letters, NBSP), drop control characters, cap the length."""
+def clean_inbound_text(body: str) -> str:
+    """Normalise odd Unicode (full-width letters, NBSP), drop control characters. Not cut short: a message over
+    MAX_MESSAGE_CHARS is answered with TOO_LONG_REPLY (`is_too_long`), since half a question is misread."""
     text = unicodedata.normalize("NFKC", body)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    return text.strip()[:limit]
+    return text.strip()
+
+
+def is_too_long(text: str) -> bool:
+    return len(text) > MAX_MESSAGE_CHARS
 
 
 def keyword_of(text: str) -> str | None:

@@ -32,7 +32,6 @@ from bot.store import state_metadata
 ANONYMOUS_ID = re.compile(r"^[0-9a-f]{32}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 HISTORY_LIMIT = 50
-MAX_MESSAGE_CHARS = 2000
 
 seen_table = sa.Table(
     "web_messages_seen", state_metadata,
@@ -107,6 +106,12 @@ class SeenMessages:
             return self.take_over(conversation_id, message_id, now)
         return True
 
+    def forget(self, conversation_id: str, message_id: str) -> None:
+        """Drop the claim of a message refused before processing (rate limited): its resend is a new message."""
+        done = sa.select(answered_table.c.message_id).where(*self._answered(conversation_id, message_id))
+        with self.engine.begin() as connection:
+            connection.execute(seen_table.delete().where(*self._seen(conversation_id, message_id), ~sa.exists(done)))
+
     def answered(self, conversation_id: str, message_id: str) -> None:
         with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
             connection.execute(answered_table.insert().values(conversation_id=conversation_id, message_id=message_id))
@@ -141,10 +146,10 @@ class SeenMessages:
 
 
 def clean_message(text: Any) -> str | None:
-    """The visitor's text, trimmed and capped; None when there is nothing to answer."""
+    """The visitor's text, trimmed (never cut: see bot/sms.py `is_too_long`); None when there is nothing to answer."""
     if not isinstance(text, str):
         return None
-    return clean_inbound_text(text, MAX_MESSAGE_CHARS) or None
+    return clean_inbound_text(text) or None
 
 
 def history(events: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:

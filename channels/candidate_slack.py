@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from sanic import Blueprint, Sanic, response
+from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.errors import SlackApiError
@@ -31,13 +31,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import now_utc, to_db
-from bot.identity import VERIFIED_EMAIL_KEY
+from bot.identity import verified_metadata
 from bot.outbox import DurableQueue, queue_table
+from bot.rate_limits import RATE_LIMITED_REPLY, RateLimiter
 from bot.settings import Settings
+from bot.sms import TOO_LONG_REPLY, is_too_long
 from bot.store import open_state_db, state_metadata
 from bot.webchat import clean_message
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, run_with_server, running
+from channels.delivery import HANDOFF_WORK, run_with_server, running, status_page
 
 logger = logging.getLogger(__name__)
 BUTTON_ACTION = "candidate_reply"
@@ -120,6 +122,7 @@ class SlackCandidates(ConfiguredChannel):
         self.state = open_state_db(settings.state_database)
         self.inbox = DurableQueue(self.state, slack_inbox_table, in_order=True)
         self.outbox = DurableQueue(self.state, slack_dm_outbox_table, in_order=True)
+        self.limiter = RateLimiter(self.state, settings)
         self.client = (AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
                        if settings.slack_configured else None)
         self._identities: dict[str, tuple[str | None, dt.datetime]] = {}
@@ -137,12 +140,30 @@ class SlackCandidates(ConfiguredChannel):
             return False
         now = now_utc()
         conversation_id = conversation_id_for(user_id, self.settings.conversation_id_key)
+        with self.state.connect() as connection:
+            if connection.execute(sa.select(slack_inbox_table.c.id).where(
+                    slack_inbox_table.c.event_key == event_key)).first() is not None:
+                return False  # Slack retrying an event: neither processed nor counted again
+        refusal = None
+        if not self.limiter.message(conversation_id, now).allowed:
+            refusal = "rate_limited", RATE_LIMITED_REPLY
+        elif is_too_long(cleaned):
+            refusal = "too_long", TOO_LONG_REPLY
         try:
             with self.state.begin() as connection:
+                # A refused message is kept (text dropped) only so that Slack's retries of it are recognised.
                 connection.execute(slack_inbox_table.insert().values(
                     conversation_id=conversation_id, event_key=event_key, user_id=user_id, dm_channel=dm_channel,
-                    text=cleaned, status="pending", due_at=to_db(now), next_attempt_at=to_db(now),
-                    give_up_at=to_db(now + dt.timedelta(hours=1)), attempts=0, created_at=to_db(now)))
+                    text="" if refusal else cleaned, status="skipped" if refusal else "pending",
+                    last_error=refusal[0] if refusal else None, finished_at=to_db(now) if refusal else None,
+                    due_at=to_db(now), next_attempt_at=to_db(now), give_up_at=to_db(now + dt.timedelta(hours=1)),
+                    attempts=0, created_at=to_db(now)))
+                if refusal:
+                    connection.execute(slack_dm_outbox_table.insert().values(
+                        conversation_id=conversation_id, dm_channel=dm_channel,
+                        message=json.dumps({"text": refusal[1]}), status="pending", due_at=to_db(now),
+                        next_attempt_at=to_db(now), give_up_at=to_db(now + dt.timedelta(days=1)), attempts=0,
+                        created_at=to_db(now)))
         except IntegrityError:
             return False
         HANDOFF_WORK.ring()
@@ -155,9 +176,9 @@ class SlackCandidates(ConfiguredChannel):
         slack = Blueprint("candidate_slack", __name__)
 
         @slack.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"configured": self.client is not None, "inbox": self.inbox.counts(),
-                                  "outbox": self.outbox.counts()})
+        async def health(request: Request) -> HTTPResponse:
+            return status_page(request, self.settings, lambda: {
+                "configured": self.client is not None, "inbox": self.inbox.counts(), "outbox": self.outbox.counts()})
 
         if self.client is not None:
             run_with_server(slack, self._run)
@@ -187,7 +208,8 @@ class SlackCandidates(ConfiguredChannel):
                         conversation_id=item.conversation_id, dm_channel=fields["dm_channel"]))
                 await self._on_new_message(UserMessage(
                     fields["text"], self.get_output_channel(), item.conversation_id, input_channel=self.name(),
-                    metadata={VERIFIED_EMAIL_KEY: email} if email else {}))
+                    metadata=verified_metadata(self.settings.conversation_id_key, self.name(), item.conversation_id,
+                                               email=email)))
             except Exception as error:
                 logger.warning("Slack message %s could not be answered (%s); will retry", item.id,
                                type(error).__name__)

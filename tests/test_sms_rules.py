@@ -10,6 +10,7 @@ from bot.sms import (
     choice_number,
     clean_inbound_text,
     conversation_id_for,
+    is_too_long,
     keyword_of,
     keyword_reply,
     render_twiml,
@@ -32,9 +33,10 @@ def test_numbered_choices(text, number):
     assert choice_number(text) == number
 
 
-def test_inbound_text_is_cleaned_and_capped():
+def test_inbound_text_is_cleaned_but_never_cut_short_so_a_long_one_can_be_refused_whole():
     assert clean_inbound_text("\u200b\uff57\uff48\uff45\uff52\uff45 is my app\x00\x07  ") == "where is my app"
-    assert len(clean_inbound_text("a" * 50_000)) == 1600
+    assert len(clean_inbound_text("a" * 50_000)) == 50_000
+    assert is_too_long("a" * 2001) and not is_too_long("a" * 2000)
 
 
 def test_conversation_ids_are_stable_and_hide_the_number():

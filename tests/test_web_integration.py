@@ -10,6 +10,7 @@ import pytest
 import requests
 import socketio
 
+from bot.sms import MAX_MESSAGE_CHARS, TOO_LONG_REPLY
 from bot.webchat import signed_token
 from tests.stack_fixture import WEB_JWT_SECRET
 
@@ -189,7 +190,9 @@ def test_bad_messages_get_a_clear_answer(stack):
 
     answers, huge, bot = asyncio.run(scenario())
     assert [a["error"] for a in answers] == ["empty message", "message_id missing or malformed", "empty message"]
-    assert huge == {"ok": True} and bot  # cut to a sane length and answered
+    # Refused whole, politely, rather than cut short and misread.
+    assert huge == {"ok": False, "error": "too_long", "max_chars": MAX_MESSAGE_CHARS}
+    assert [message["text"] for message in bot] == [TOO_LONG_REPLY]
 
 
 def test_the_demo_page_and_the_widget_are_served(stack):
