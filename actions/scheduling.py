@@ -17,7 +17,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.handoff import open_handoff, route_if_sensitive, taking_over
+from actions.handoff import TooManyHandoffs, open_handoff, route_if_sensitive, taking_over
 from actions.services import remember_contact, send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.ats.base import AlreadyBooked, Application, ATSError, Booking, SlotTaken
@@ -25,6 +25,7 @@ from bot.clock import now_utc
 from bot.handoff_cards import opened_notice
 from bot.identity import VerifiedSender
 from bot.invite import invite_url
+from bot.rate_limits import TOO_MANY_HANDOFFS_REPLY
 from bot.replies import Button, Reply
 from bot.scheduling import (
     SchedulingContext,
@@ -39,6 +40,7 @@ from bot.scheduling import (
     load_scheduling_context,
     offer_reply,
     offer_slots,
+    own_booking,
     prep_for_stage,
     reminder_text,
     understand_pick,
@@ -134,7 +136,11 @@ class ActionStartBooking(Action):
         if not free:
             send(dispatcher, [Reply(f"I'm sorry, there are no open times for your {application.stage} in the next "
                                     "two weeks.")])
-            opened = await open_handoff(tracker, "no_interview_slots", context, application.id)
+            try:
+                opened = await open_handoff(tracker, "no_interview_slots", context, application.id)
+            except TooManyHandoffs:
+                dispatcher.utter_message(text=TOO_MANY_HANDOFFS_REPLY)
+                return NOT_READY
             if opened is not None and opened[0].takes_over:
                 dispatcher.utter_message(text=opened_notice("no_interview_slots", opened[2], not opened[1]))
                 return [*taking_over(tracker), *NOT_READY]
@@ -280,6 +286,11 @@ class ValidateInterviewBookingForm(FormValidationAction):
         moving = tracker.get_slot("selected_booking")
         timeout = shared.settings.ats_timeout_seconds
         try:
+            if moving and await _selected_booking(tracker) is None:  # only a booking of the candidate's own moves
+                logger.warning("conversation %s: asked to move a booking that is not the candidate's",
+                               tracker.sender_id)
+                send(dispatcher, [NO_LONGER_BOOKABLE])
+                return None
             if moving:
                 booking = await call_ats(shared.ats.reschedule_interview, moving, chosen, timeout=timeout)
             else:
@@ -323,10 +334,17 @@ class ActionConfirmBooking(Action):
         booking_id = tracker.get_slot("booked_interview")
         if not booking_id:
             return reset
+        found = await _context(dispatcher, tracker)
+        if found is None:
+            return reset
         try:
             booking = await call_ats(shared.ats.get_booking, booking_id, timeout=shared.settings.ats_timeout_seconds)
         except ATSUnavailable:
             booking = None
+        # The confirmation (with its invite link) only for a booking of the verified candidate's own.
+        if booking is not None and own_booking(found[1], booking.id) is None:
+            logger.warning("conversation %s: asked to confirm a booking that is not the candidate's", tracker.sender_id)
+            return reset
         if booking is None:
             send(dispatcher, [Reply("Your interview is booked. I couldn't load the details just now; ask me "
                                     "\"when is my interview?\" in a moment.")])
@@ -367,7 +385,7 @@ async def _selected_booking(tracker: Tracker) -> Booking | None:
     context = await call_ats(load_scheduling_context, shared.ats, sender, now_utc(), timeout=timeout)
     if context is None:
         return None
-    return next((b for b in context.bookings if b.id == booking_id), None)
+    return own_booking(context, booking_id)
 
 
 class ActionAskCancellationConfirmed(Action):

@@ -13,9 +13,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.ats import ATS, open_ats
-from bot.email_codes import EmailCodes, Mailer
+from bot.email_codes import CodeLimits, EmailCodes, Mailer
 from bot.handoff import HandoffDesk, handoff_rules
-from bot.identity import VerifiedSender, is_their_conversation, verified_sender
+from bot.identity import VERIFIED_EMAIL_KEY, VERIFIED_PHONE_KEY, VerifiedSender, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.outbox import ReminderQueue
 from bot.replies import Reply
@@ -79,7 +79,8 @@ def services() -> Services:
             ats=open_ats(settings),
             state=state,
             email_codes=EmailCodes(state, settings.conversation_id_key,
-                                   dt.timedelta(minutes=settings.email_code_minutes)),
+                                   dt.timedelta(minutes=settings.email_code_minutes),
+                                   limits=CodeLimits.from_settings(settings)),
             mailer=Mailer(settings),
             knowledge=_open_knowledge(settings),
             reminders=ReminderQueue(state),
@@ -106,12 +107,10 @@ def reset_services() -> None:
 def sender_of(tracker: Tracker) -> VerifiedSender | None:
     metadata: dict[str, Any] = (tracker.latest_message or {}).get("metadata") or {}
     channel = tracker.get_latest_input_channel()
-    sender = verified_sender(channel, metadata)
-    if sender is not None and not is_their_conversation(sender, tracker.sender_id,
-                                                        services().settings.conversation_id_key):
-        logger.warning("conversation %s: a verified identity in a conversation its channel did not name; "
-                       "treated as unverified", tracker.sender_id)
-        sender = None
+    sender = verified_sender(channel, metadata, tracker.sender_id, services().settings.conversation_id_key)
+    if sender is None and any(key in metadata for key in (VERIFIED_PHONE_KEY, VERIFIED_EMAIL_KEY)):
+        logger.warning("conversation %s: an identity without a valid seal for this conversation; treated as "
+                       "unverified", tracker.sender_id)
     if sender is None and channel == "web":
         # Verified in this chat by an email code; the server named the conversation, so it is theirs.
         codes = services().email_codes

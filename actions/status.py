@@ -9,11 +9,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import open_handoff, route_if_sensitive, taking_over
+from actions.handoff import TooManyHandoffs, open_handoff, route_if_sensitive, taking_over
 from actions.services import remember_contact, send, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.ats.base import ATSError
 from bot.handoff_cards import opened_notice
+from bot.rate_limits import TOO_MANY_HANDOFFS_REPLY
 from bot.status import load_status_context, status_answer
 from bot.status_updates import update_reply
 
@@ -55,7 +56,11 @@ class ActionCheckStatus(Action):
         send(dispatcher, answer.replies)
         # A recruiter takes over once the candidate is looking at the application they must hear about in person.
         for handoff in answer.handoffs[:1] if answer.focused else ():
-            opened = await open_handoff(tracker, handoff.reason, context, handoff.application_id)
+            try:
+                opened = await open_handoff(tracker, handoff.reason, context, handoff.application_id)
+            except TooManyHandoffs:
+                dispatcher.utter_message(text=TOO_MANY_HANDOFFS_REPLY)
+                return []
             if opened is not None and opened[0].takes_over:
                 dispatcher.utter_message(text=opened_notice(handoff.reason, opened[2], already_open=not opened[1]))
                 return taking_over(tracker)
@@ -66,7 +71,8 @@ class ActionSendStatusUpdate(Action):
     """Run by the status-update loop in the Rasa server, with the application in `status_update_application`.
 
     The loop chose this conversation from the candidate's verified contact (or their phone number), so the
-    update is theirs to read; it is re-read from the ATS here so the words match what the ATS says now.
+    update is theirs to read, and it is read out only while that loop is sending it here (the slot alone names an
+    application, not whose it is); it is re-read from the ATS so the words match what the ATS says now.
     """
 
     def name(self) -> str:
@@ -79,6 +85,11 @@ class ActionSendStatusUpdate(Action):
         if not application_id:
             return reset
         shared = services()
+        if shared.status_updates is None or not shared.status_updates.is_being_sent(tracker.sender_id,
+                                                                                    str(application_id)):
+            logger.warning("conversation %s: a status update that is not being sent to it was refused",
+                           tracker.sender_id)
+            return reset
         timeout = shared.settings.ats_timeout_seconds
         try:
             application = await call_ats(shared.ats.get_application, application_id, timeout=timeout)

@@ -32,17 +32,16 @@ from pathlib import Path
 
 from bot.ats import SeedError
 from bot.ats.embedded import EmbeddedATS
-from bot.ats.seed import read_seed_file
+from bot.ats.seed import DEMO_SEED, read_seed_file
 from bot.handoff import REASONS, HandoffDesk
 from bot.knowledge import KnowledgeError
-from bot.outbox import ReminderQueue, SmsOutbox
+from bot.outbox import DurableQueue, ReminderQueue, SmsOutbox
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import open_state_db
 from bot.twilio_webhook import inbound_params, signature_for, twiml_messages
 from bot.when import format_slot
 
 DEV_TOKEN_FILE = PROJECT_ROOT / "var" / "dev-twilio-auth-token"
-DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
 
 
 def dev_twilio_token() -> str:
@@ -126,7 +125,7 @@ def _ats_move(args: argparse.Namespace) -> int:
                             lambda phone: conversation_id_for(phone, settings.conversation_id_key))
     updates.receive_event("cli", application.id, args.stage)
     print(f"Moved {application.id} to {args.stage} ({args.status}); the running assistant decides on the update "
-          f"(see /webhooks/ats_updates/).")
+          f"(see `python -m bot outbox`).")
     return 0
 
 
@@ -185,8 +184,12 @@ def _bookings(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> int:
+    from bot.status_updates import ats_events_table, stale_nudges_table, status_updates_table
+
     state = open_state_db(Settings.from_env().state_database)
-    for queue in (ReminderQueue(state), SmsOutbox(state)):
+    # Read here from the state database: the servers' status pages show these only to OPS_TOKEN.
+    ats_queues = [DurableQueue(state, table) for table in (ats_events_table, status_updates_table, stale_nudges_table)]
+    for queue in (ReminderQueue(state), SmsOutbox(state), *ats_queues):
         print(f"{queue.table.name}: {queue.counts() or 'empty'}")
     with state.connect() as connection:
         rows = connection.exec_driver_sql(
@@ -272,7 +275,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     seed = read_seed_file(settings.ats_seed_file) if settings.ats_seed_file else None  # fail before starting
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
-    stack = Stack(rasa_port=rasa_port, action_port=int(os.environ.get("ACTION_PORT", "5055")))
+    # Both servers on loopback unless RASA_HOST says otherwise (a tunnel or proxy reaches a loopback port); the
+    # action server always, and it answers only this Rasa server's token (made afresh for each run).
+    stack = Stack(rasa_port=rasa_port, action_port=int(os.environ.get("ACTION_PORT", "5055")),
+                  host=os.environ.get("RASA_HOST") or "127.0.0.1")
     print("Starting the action server and the Rasa server (loading the model takes about 20 s)...", flush=True)
     stack.start()
     example = seed.candidates[0].phone if seed and seed.candidates else "+16175550101"
@@ -347,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     handoffs.add_argument("--all", action="store_true", help="also those handed back or closed")
     handoffs.set_defaults(handler=_handoffs)
     commands.add_parser("bookings", help="upcoming booked interviews").set_defaults(handler=_bookings)
-    outbox = commands.add_parser("outbox", help="reminders and SMS waiting to go out")
+    outbox = commands.add_parser("outbox", help="reminders, SMS and status updates waiting to go out")
     outbox.add_argument("--last", type=int, default=10, help="how many recent SMS to list")
     outbox.set_defaults(handler=_outbox)
 

@@ -88,7 +88,11 @@ REDIS_TRACKER_PREFIX = "tracker:"  # Rasa's RedisTrackerStore default, which cha
 VERIFICATION_EMAIL_SLOT = "verification_email"
 # State-database columns that tie a row to a person: a row matching any of them is erased with them.
 KEY_COLUMNS = ("conversation_id", "phone", "email", "candidate_id", "application_id", "handoff_id", "booking_id")
-KEPT_TABLES = {sms_opt_outs.name: "a STOP must be honoured until they text START: carrier rules and the law"}
+KEPT_TABLES = {sms_opt_outs.name: "a STOP must be honoured until they text START: carrier rules and the law",
+               # bot/ats_webhooks.py: signatures and body hashes only, names no one, gone within days
+               "ats_webhook_deliveries_seen": "ATS webhook replay protection, no personal data",
+               # bot/rate_limits.py: a count per window, keyed by a conversation id or a client pseudonym
+               "rate_limit_windows": "rate-limit counters, each gone within the hour"}
 # Times that say when something is due, not when the conversation was last active.
 SCHEDULE_COLUMNS = frozenset({"due_at", "give_up_at", "next_attempt_at", "expires_at", "claim_due_at"})
 UNFINISHED = ("pending", "sending", "waiting", "claimed")  # queued work, live handoffs

@@ -188,6 +188,11 @@ def free_times(ats: InterviewScheduler, application: Application, rules: Schedul
     return ats.free_slots(application.job.id, application.stage, now + rules.min_notice, now + rules.horizon)
 
 
+def own_booking(context: SchedulingContext, booking_id: str | None) -> Booking | None:
+    """The booking named by a slot, only if it is one of this candidate's own that is still ahead."""
+    return next((b for b in context.bookings if b.id == booking_id), None) if booking_id else None
+
+
 def booked_for(bookings: list[Booking], application_id: str) -> Booking | None:
     """The interview already booked for an application: what a pick meets when the same message was processed
     before (a server booked it, then died before answering, and the message came again)."""

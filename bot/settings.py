@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# For `make run` only: the server refuses to start with it anywhere else (bot/safe_start.py).
+LOCAL_CONVERSATION_ID_KEY = "candidate-assistant-local"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -25,6 +28,14 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as error:
         raise ValueError(f"{name} must be a number, got {raw!r}") from error
+
+
+def _env_limit(name: str, default: int) -> int:
+    """A whole number of hits per window; 0 turns the limit off."""
+    value = _env_float(name, default)
+    if value < 0 or value != int(value):
+        raise ValueError(f"{name} must be a whole number, 0 for no limit, got {value!r}")
+    return int(value)
 
 
 def _env_durations(name: str, default: str) -> tuple[dt.timedelta, ...]:
@@ -46,6 +57,32 @@ def _env_durations(name: str, default: str) -> tuple[dt.timedelta, ...]:
 def _env_path(name: str, default: str) -> Path:
     path = Path(os.environ.get(name) or default)
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+SMTP_TLS_MODES = ("starttls", "tls", "none")
+
+
+def is_loopback_host(host: str) -> bool:
+    try:
+        return host.strip().lower() == "localhost" or ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False
+
+
+def smtp_tls_mode(host: str | None, raw: str | None = None) -> str:
+    """SMTP_TLS (default starttls); SMTP_STARTTLS=false, the old switch, still means none. Mail leaves without
+    TLS only to a server on this machine: codes read off the wire would verify anyone."""
+    raw = os.environ.get("SMTP_TLS") if raw is None else raw
+    if raw is None or not raw.strip():
+        mode = "starttls" if _env_bool("SMTP_STARTTLS", True) else "none"
+    else:
+        mode = raw.strip().lower()
+    if mode not in SMTP_TLS_MODES:
+        raise ValueError(f"SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {raw!r}")
+    if mode == "none" and host and not is_loopback_host(host):
+        raise ValueError(f"SMTP_TLS=none (or SMTP_STARTTLS=false) is allowed only for a mail server on this "
+                         f"machine, not SMTP_HOST={host}: use starttls or tls")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -86,10 +123,14 @@ class Settings:
     smtp_port: int = 587
     smtp_user: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = True
+    smtp_tls: str = "starttls"  # starttls | tls | none (loopback hosts only), see smtp_tls_mode()
     smtp_from: str = "careers-assistant@localhost"
     email_outbox_dir: Path = PROJECT_ROOT / "var" / "email-outbox"
     email_code_minutes: float = 10.0
+    email_code_limit_per_client: int = 10  # codes an hour asked from one client address
+    email_code_limit_global: int = 500  # codes an hour asked by everyone together
+    email_code_max_failures: int = 10  # wrong codes a day from one client address, or in one conversation
+    web_verification_days: float = 30.0  # how long a web conversation verified by an email code stays verified
     ats_request_timeout_seconds: float = 5.0
     ats_job_cache_seconds: float = 300.0
     greenhouse_api_key: str | None = None
@@ -110,6 +151,16 @@ class Settings:
     company_timezone: str | None = None
     careers_email: str | None = None
     data_retention_days: float = 0.0  # conversations idle longer are purged (python -m bot purge); 0 keeps them
+    rest_channel_token: str | None = None  # the REST channel answers loopback callers, or this Bearer token
+    # Limits per conversation or per client (bot/rate_limits.py); 0 turns one off.
+    rate_limit_messages_per_minute: int = 20
+    rate_limit_web_sessions_per_hour: int = 30
+    rate_limit_handoffs_per_hour: int = 3
+    rate_limit_client_handoffs_per_hour: int = 10
+    ops_token: str | None = None  # Bearer token for the status pages' queue counts; unset: never served over HTTP
+    invite_link_days_after: float = 7.0  # a calendar link answers 404 this many days after its interview ended
+    # Greenhouse signs no time: a delivery is remembered this long, and one whose event is older is refused.
+    greenhouse_webhook_max_age_days: float = 7.0
 
     @property
     def slack_configured(self) -> bool:
@@ -124,6 +175,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         seed = os.environ.get("ATS_SEED_FILE")
+        smtp_tls = smtp_tls_mode(os.environ.get("SMTP_HOST") or None)
         return cls(
             ats_backend=(os.environ.get("ATS_BACKEND") or "embedded").strip().lower(),
             ats_database=_env_path("ATS_DATABASE", "var/ats.db"),
@@ -137,7 +189,7 @@ class Settings:
             twilio_webhook_url=os.environ.get("TWILIO_WEBHOOK_URL") or None,
             twilio_manages_opt_out=_env_bool("TWILIO_MANAGES_OPT_OUT", False),
             # Conversation ids are keyed hashes of phone numbers, keeping numbers out of Rasa's logs.
-            conversation_id_key=os.environ.get("CONVERSATION_ID_KEY") or "candidate-assistant-local",
+            conversation_id_key=os.environ.get("CONVERSATION_ID_KEY") or LOCAL_CONVERSATION_ID_KEY,
             default_phone_region=(os.environ.get("DEFAULT_PHONE_REGION") or "US").upper(),
             knowledge_file=_env_path("KNOWLEDGE_FILE", "data/knowledge/faqs.yml"),
             knowledge_threshold=_env_float("KNOWLEDGE_THRESHOLD", 0.40),
@@ -163,13 +215,17 @@ class Settings:
             web_jwt_secret=os.environ.get("WEB_JWT_SECRET") or None,
             web_demo_login=_env_bool("WEB_DEMO_LOGIN", False),
             smtp_host=os.environ.get("SMTP_HOST") or None,
-            smtp_port=int(_env_float("SMTP_PORT", 587)),
+            smtp_port=int(_env_float("SMTP_PORT", 465 if smtp_tls == "tls" else 587)),
             smtp_user=os.environ.get("SMTP_USER") or None,
             smtp_password=os.environ.get("SMTP_PASSWORD") or None,
-            smtp_starttls=_env_bool("SMTP_STARTTLS", True),
+            smtp_tls=smtp_tls,
             smtp_from=os.environ.get("SMTP_FROM") or "careers-assistant@localhost",
             email_outbox_dir=_env_path("EMAIL_OUTBOX_DIR", "var/email-outbox"),
             email_code_minutes=_env_float("EMAIL_CODE_MINUTES", 10.0),
+            email_code_limit_per_client=_env_limit("EMAIL_CODE_LIMIT_PER_CLIENT", 10),
+            email_code_limit_global=_env_limit("EMAIL_CODE_LIMIT_GLOBAL", 500),
+            email_code_max_failures=_env_limit("EMAIL_CODE_MAX_FAILURES", 10),
+            web_verification_days=_env_float("WEB_VERIFICATION_DAYS", 30.0),
             ats_request_timeout_seconds=_env_float("ATS_REQUEST_TIMEOUT_SECONDS", 5.0),
             ats_job_cache_seconds=_env_float("ATS_JOB_CACHE_SECONDS", 300.0),
             greenhouse_api_key=os.environ.get("GREENHOUSE_API_KEY") or None,
@@ -191,6 +247,14 @@ class Settings:
             company_timezone=os.environ.get("COMPANY_TIMEZONE") or None,
             careers_email=os.environ.get("CAREERS_EMAIL") or None,
             data_retention_days=_env_float("DATA_RETENTION_DAYS", 0.0),
+            rest_channel_token=os.environ.get("REST_CHANNEL_TOKEN") or None,
+            rate_limit_messages_per_minute=_env_limit("RATE_LIMIT_MESSAGES_PER_MINUTE", 20),
+            rate_limit_web_sessions_per_hour=_env_limit("RATE_LIMIT_WEB_SESSIONS_PER_HOUR", 30),
+            rate_limit_handoffs_per_hour=_env_limit("RATE_LIMIT_HANDOFFS_PER_HOUR", 3),
+            rate_limit_client_handoffs_per_hour=_env_limit("RATE_LIMIT_CLIENT_HANDOFFS_PER_HOUR", 10),
+            ops_token=os.environ.get("OPS_TOKEN") or None,
+            invite_link_days_after=_env_float("INVITE_LINK_DAYS_AFTER", 7.0),
+            greenhouse_webhook_max_age_days=_env_float("GREENHOUSE_WEBHOOK_MAX_AGE_DAYS", 7.0),
             web_allowed_origins=tuple(o.strip() for o in (os.environ.get("WEB_ALLOWED_ORIGINS") or "*").split(",")
                                       if o.strip()) or ("*",),
         )

@@ -7,6 +7,7 @@ stack the same way. It starts commands; it does not import Rasa.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,11 +26,16 @@ DEFAULT_MODEL = PROJECT_ROOT / "models" / "candidate-assistant.tar.gz"
 class Stack:
     rasa_port: int = 5005
     action_port: int = 5055
+    # Loopback unless told otherwise: the action server is never public, and a local Rasa server is reached
+    # through a tunnel or proxy (a container sets 0.0.0.0 and sits behind its own network rules, deploy/).
+    host: str = "127.0.0.1"
+    action_host: str = "127.0.0.1"
     model: Path = DEFAULT_MODEL
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: children write to this terminal
     api_token: str | None = None  # set to enable Rasa's HTTP API, protected by this token
     processes: list[subprocess.Popen] = field(default_factory=list)
+    _action_token: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @property
     def rasa_url(self) -> str:
@@ -46,6 +52,9 @@ class Stack:
     def child_env(self) -> dict[str, str]:
         env = {**os.environ, **self.env}
         env.setdefault("ACTION_ENDPOINT_URL", self.action_url)
+        # The Rasa server authenticates to the action server with it (endpoints.yml, actions/server.py).
+        env.setdefault("ACTION_SERVER_TOKEN", self._action_token)
+        env["ACTION_SERVER_HOST"] = self.action_host
         env.setdefault("TRACKER_DB", str(PROJECT_ROOT / "var" / "tracker.db"))
         # Next to the tracker, so each test stack (its own TRACKER_DB) also keeps its own event log.
         env.setdefault("EVENT_BROKER_DB", str(Path(env["TRACKER_DB"]).with_name("events.db")))
@@ -68,10 +77,10 @@ class Stack:
     def start(self, timeout: float = 180.0) -> Stack:
         if not self.model.exists():
             raise FileNotFoundError(f"no trained model at {self.model}; run `make model` first")
-        self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+        self._spawn("actions", [sys.executable, "-m", "actions.server", "--actions", "actions",
                                 "--port", str(self.action_port)])
-        command = [sys.executable, "-m", "rasa", "run", "--model", str(self.model), "--port", str(self.rasa_port),
-                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
+        command = [sys.executable, "-m", "rasa", "run", "--model", str(self.model), "--interface", self.host,
+                   "--port", str(self.rasa_port), "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
         if self.api_token:
             command += ["--enable-api", "--auth-token", self.api_token]
         self._spawn("rasa", command)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.ats.base import Application, Candidate, Company
 from bot.clock import now_utc, to_db
+from bot.handoff_cards import mrkdwn_escape
 from bot.outbox import DurableQueue, queue_table
 from bot.replies import Button, Reply
 from bot.settings import Settings
@@ -147,6 +148,15 @@ class StatusUpdates:
         except IntegrityError:  # known already: the latest channel wins
             with self.engine.begin() as connection:
                 connection.execute(t.update().where(t.c.candidate_id == candidate_id).values(**values))
+
+    def is_being_sent(self, conversation_id: str, application_id: str) -> bool:
+        """True while the delivery loop is sending this application's update into this very conversation: the only
+        time the update action may read the application out (a slot alone proves nothing about whose it is)."""
+        t = self.updates.table
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(t.c.id).where(
+                t.c.conversation_id == conversation_id, t.c.application_id == application_id,
+                t.c.status == "sending").limit(1)).first() is not None
 
     def contact_for(self, candidate_id: str) -> tuple[str, str] | None:
         t = candidate_contacts_table
@@ -277,6 +287,9 @@ def update_reply(application: Application, candidate: Candidate, company: Compan
 
 
 def stale_nudge_text(application: Application, candidate_name: str, waited_days: int) -> str:
-    return (f"{candidate_name} has been in {application.stage} for {application.job.title} for {waited_days} days "
+    """The Slack nudge; names, stage and title come from the ATS (and the candidate), so they are escaped."""
+    candidate_name, stage, title, application_id = (mrkdwn_escape(text) for text in (
+        candidate_name, application.stage, application.job.title, application.id))
+    return (f"{candidate_name} has been in {stage} for {title} for {waited_days} days "
             f"(since {application.stage_changed:%b} {application.stage_changed.day}). Could you move the "
-            f"application on or let them know where things stand? (application {application.id})")
+            f"application on or let them know where things stand? (application {application_id})")

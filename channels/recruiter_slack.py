@@ -36,13 +36,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ats import ATSUnavailable, call_ats, open_ats
 from bot.handoff import Handoff, HandoffDesk, handoff_rules, threads_table
-from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK, candidate_notice, card_blocks, card_text, plain_text
+from bot.handoff_cards import (
+    CLAIM,
+    CLOSE,
+    HAND_BACK,
+    candidate_notice,
+    card_blocks,
+    card_text,
+    plain_text,
+    refusal_text,
+)
 from bot.outbox import QueuedItem
 from bot.settings import Settings
 from bot.store import open_state_db
 from channels.candidate_slack import BUTTON_ACTION, SlackCandidates
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, conversation_lock, output_channel_for, run_with_server, running
+from channels.delivery import HANDOFF_WORK, conversation_lock, output_channel_for, run_with_server, running, status_page
 
 logger = logging.getLogger(__name__)
 HANDOFF_SLOT = "handoff_active"
@@ -194,6 +203,10 @@ class RecruiterSlack(ConfiguredChannel):
                 return  # not a reply in a thread
             outcome = self.desk.recruiter_reply(event["channel"], thread_ts, event["user"],
                                                 plain_text(event["text"]), message_key=f"{event['channel']}:{ts}")
+            if outcome.refused and outcome.handoff is not None:
+                self.desk.tell_privately(outcome.handoff, slack_channel=event["channel"], user=event["user"],
+                                         thread_ts=thread_ts,
+                                         text=refusal_text(outcome.handoff.claimed_by, replied=True))
             if outcome.handoff is not None:
                 logger.info("handoff %s: recruiter message %s", outcome.handoff.id, outcome.note)
                 HANDOFF_WORK.ring()
@@ -219,6 +232,12 @@ class RecruiterSlack(ConfiguredChannel):
             logger.warning("a handoff button arrived without a handoff id")
             return
         outcome = step(handoff_id, body["user"]["id"])
+        channel = ((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+                   or (outcome.handoff.slack_channel if outcome.handoff else None))
+        if outcome.refused and outcome.handoff is not None and channel:
+            # Queued, not sent: a listener only writes to the state database (Slack wants an answer within 3 s).
+            self.desk.tell_privately(outcome.handoff, slack_channel=channel, user=body["user"]["id"],
+                                     text=refusal_text(outcome.handoff.claimed_by, replied=False))
         logger.info("handoff %s: %s (%s)", handoff_id, step.__name__, outcome.note)
         HANDOFF_WORK.ring()
 
@@ -237,10 +256,10 @@ class RecruiterSlack(ConfiguredChannel):
             self.app = app
 
         @slack.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"configured": self.bolt is not None, "live_handoffs": len(self.desk.listing()),
-                                  "slack_outbox": self.desk.slack.counts(),
-                                  "candidate_deliveries": self.desk.deliveries.counts()})
+        async def health(request: Request) -> HTTPResponse:
+            return status_page(request, self.settings, lambda: {
+                "configured": self.bolt is not None, "live_handoffs": len(self.desk.listing()),
+                "slack_outbox": self.desk.slack.counts(), "candidate_deliveries": self.desk.deliveries.counts()})
 
         @slack.route("/events", methods=["POST"])
         async def events(request: Request) -> HTTPResponse:
@@ -340,6 +359,11 @@ class RecruiterSlack(ConfiguredChannel):
                 await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=item.fields["body"],
                                                    unfurl_links=False)
             return None
+        if kind == "ephemeral":
+            private = json.loads(item.fields["body"])
+            shown = await self.client.chat_postEphemeral(channel=private["channel"], user=private["user"],
+                                                         text=private["text"], thread_ts=private.get("thread_ts"))
+            return shown.get("message_ts")
         raise ValueError(f"unknown Slack outbox kind {kind!r}")
 
     async def _card_destination(self, handoff: Handoff) -> str:

@@ -5,6 +5,8 @@ URL (TWILIO_WEBHOOK_URL when the server sits behind a proxy); anything else gets
 processed. The sender's number, proven by that signature, travels to the actions as metadata.
 Messages the bot sends on its own (reminders) go out through `TwilioOutbound`: into the durable
 SMS outbox, which the delivery loop (channels/delivery.py) sends with Twilio's REST API.
+A texter over RATE_LIMIT_MESSAGES_PER_MINUTE, or a text over 2,000 characters, gets a polite reply without
+reaching Rasa (bot/rate_limits.py).
 """
 
 from __future__ import annotations
@@ -22,19 +24,22 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.ats import ATSUnavailable, open_ats
-from bot.identity import VERIFIED_PHONE_KEY
+from bot.identity import verified_metadata
 from bot.outbox import SmsOutbox
 from bot.phone import normalise_phone
+from bot.rate_limits import RATE_LIMITED_REPLY, RateLimiter
 from bot.settings import Settings
 from bot.sms import (
     HELP_KEYWORDS,
     OPT_IN_KEYWORDS,
     OPT_IN_WHEN_OPTED_OUT,
     OPT_OUT_KEYWORDS,
+    TOO_LONG_REPLY,
     SmsLedger,
     choice_number,
     clean_inbound_text,
     conversation_id_for,
+    is_too_long,
     keyword_of,
     keyword_reply,
     offered_choices,
@@ -42,6 +47,7 @@ from bot.sms import (
     sms_bodies,
 )
 from bot.store import open_state_db
+from channels.configured import safe_settings
 from channels.delivery import HANDOFF_WORK, SMS_QUEUED, first_processing, renewing
 
 logger = logging.getLogger(__name__)
@@ -79,7 +85,7 @@ class TwilioSMSInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         credentials = credentials or {}
-        settings = Settings.from_env()
+        settings = safe_settings()
         return cls(
             settings=settings,
             auth_token=credentials.get("auth_token") or settings.twilio_auth_token,
@@ -95,6 +101,7 @@ class TwilioSMSInput(InputChannel):
         state = open_state_db(settings.state_database)
         self.ledger = SmsLedger(state)
         self.outbox = SmsOutbox(state)
+        self.limiter = RateLimiter(state, settings)
         self._program_name: str | None = None
         self._help_contact: str | None = None
 
@@ -189,6 +196,12 @@ class TwilioSMSInput(InputChannel):
             # Carriers forbid messaging an opted-out number until it texts START.
             logger.info("SMS %s from an opted-out number; not answered", message_sid)
             return _single_message(None)
+        # After STOP/START/HELP, which carriers require to work always; a redelivery never gets here (the ledger).
+        if not self.limiter.message(conversation_id).allowed:
+            logger.info("SMS %s for %s over the message limit; not processed", message_sid, conversation_id)
+            return _single_message(RATE_LIMITED_REPLY)
+        if is_too_long(text):
+            return _single_message(TOO_LONG_REPLY)
         if not text:
             return _single_message("I can only read text messages. What would you like to know?")
 
@@ -197,10 +210,9 @@ class TwilioSMSInput(InputChannel):
             text = self.ledger.chosen_payload(conversation_id, number) or text
 
         collector = CollectingOutputChannel()
-        await on_new_message(UserMessage(
-            text, collector, conversation_id, input_channel=self.name(),
-            metadata={VERIFIED_PHONE_KEY: sender, "message_sid": message_sid},
-        ))
+        sealed = verified_metadata(self.settings.conversation_id_key, self.name(), conversation_id, phone=sender)
+        await on_new_message(UserMessage(text, collector, conversation_id, input_channel=self.name(),
+                                         metadata={**sealed, "message_sid": message_sid}))
         HANDOFF_WORK.ring()  # the message may be for a recruiter: relay it now rather than at the next poll
         twiml, offered = render_twiml(collector.messages)
         self.ledger.offer_choices(conversation_id, offered)

@@ -6,7 +6,9 @@ the candidate's email and names their conversation; a forged or expired token is
 connection; client metadata is never trusted; a resent message (same id) is answered once; after
 each (re)connection the browser receives the conversation's history, so a reload or a dropped
 connection loses nothing and shows nothing twice. Events: `session_request` -> `session_confirm`
-(+ `history`), `user_uttered` (acknowledged) -> `bot_uttered`.
+(+ `history`), `user_uttered` (acknowledged) -> `bot_uttered`. Limits (bot/rate_limits.py): connections per
+client address an hour (refused `rate_limited`), messages per conversation a minute (ack `rate_limited` with
+`retry_after`), 2,000 characters a message (ack `too_long`); each refusal is also said in a `bot_uttered`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,9 +29,15 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
+from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from bot.identity import VERIFIED_EMAIL_KEY
+from bot.ats.seed import demo_candidate_emails
+from bot.email_codes import CodeLimits, EmailCodes
+from bot.identity import verified_metadata
+from bot.rate_limits import CLIENT_KEY, RATE_LIMITED_REPLY, RateLimiter, client_key_for
+from bot.safe_start import is_loopback
 from bot.settings import PROJECT_ROOT, Settings
+from bot.sms import MAX_MESSAGE_CHARS, TOO_LONG_REPLY, is_too_long
 from bot.store import open_state_db
 from bot.webchat import (
     MESSAGE_ID,
@@ -48,6 +57,7 @@ logger = logging.getLogger(__name__)
 WIDGET_DIR = PROJECT_ROOT / "widget"
 WIDGET_FILE = WIDGET_DIR / "dist" / "widget.js"
 DEMO_PAGE = WIDGET_DIR / "demo" / "index.html"
+DEMO_LOGIN_BLOCK = re.compile(r"\s*<!-- demo-login:.*?<!-- /demo-login -->", re.DOTALL)
 
 
 def _shared_manager() -> AsyncRedisManager | None:
@@ -57,6 +67,12 @@ def _shared_manager() -> AsyncRedisManager | None:
     if (os.environ.get("TRACKER_STORE") or "").strip().lower() != "redis":
         return None
     return AsyncRedisManager(redis_settings_url(), channel="candidate-assistant-web")
+
+
+def _client_address(environ: dict) -> str:
+    """The visitor's address: the socket's peer, or what the trusted proxies in front say (SANIC_PROXIES_COUNT)."""
+    request = environ.get("sanic.request")
+    return (request.remote_addr or request.ip) if request is not None else "unknown"
 
 
 # What a browser may send in a long-polling POST (engine.io protocol 4): the server pings, the client pongs.
@@ -110,7 +126,10 @@ class WebChat(ConfiguredChannel):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.seen = SeenMessages(open_state_db(settings.state_database))
+        state = open_state_db(settings.state_database)
+        self.seen = SeenMessages(state)
+        self.limiter = RateLimiter(state, settings)
+        self.codes = EmailCodes(state, settings.conversation_id_key, limits=CodeLimits.from_settings(settings))
         self.sio: AsyncServer | None = None
         self.app: Sanic | None = None
 
@@ -141,10 +160,10 @@ class WebChat(ConfiguredChannel):
 
         @web.route("/demo", methods=["GET"])
         async def demo(request: Request) -> HTTPResponse:
-            return response.html(self._demo_page(request.args.get("as")))
+            return response.html(self._demo_page(request.args.get("as"), from_this_machine=is_loopback(request.ip)))
 
         @sio.on("connect")
-        async def connect(sid: str, _environ: dict, auth: dict | None) -> bool:
+        async def connect(sid: str, environ: dict, auth: dict | None) -> bool:
             token = (auth or {}).get("token") if isinstance(auth, dict) else None
             email = None
             if token:
@@ -156,15 +175,23 @@ class WebChat(ConfiguredChannel):
                 except InvalidToken as error:
                     logger.info("web connection refused: invalid token (%s)", error)
                     return False
-            await sio.save_session(sid, {"email": email})
+            client_key = client_key_for(_client_address(environ), self.settings.conversation_id_key)
+            decision = self.limiter.web_session(client_key)
+            if not decision.allowed:
+                logger.info("web connection refused: client %s opened too many sessions this hour", client_key)
+                raise ConnectionRefused("rate_limited", {"retry_after": decision.retry_after})
+            await sio.save_session(sid, {"email": email, "client_key": client_key})
             return True
 
         @sio.on("session_request")
         async def session_request(sid: str, data: Any = None, *_: Any) -> None:
             session = await sio.get_session(sid)
             requested = data.get("session_id") if isinstance(data, dict) else None
-            visitor = visitor_for(session.get("email"), requested if isinstance(requested, str) else None,
-                                  self.settings.conversation_id_key)
+            requested = requested if isinstance(requested, str) else None
+            visitor = visitor_for(session.get("email"), requested, self.settings.conversation_id_key)
+            if visitor.email is None and requested and self.codes.verification_expired(visitor.conversation_id):
+                # An old session id (maybe someone else's) whose code verification ran out: its history is not shown.
+                visitor = visitor_for(None, None, self.settings.conversation_id_key)
             session.update(conversation_id=visitor.conversation_id)
             await sio.save_session(sid, session)
             await sio.enter_room(sid, visitor.conversation_id)
@@ -184,10 +211,19 @@ class WebChat(ConfiguredChannel):
             text = clean_message(data.get("message"))
             if text is None:
                 return {"ok": False, "error": "empty message"}
+            if is_too_long(text):
+                await sio.emit("bot_uttered", {"text": TOO_LONG_REPLY}, room=sid)
+                return {"ok": False, "error": "too_long", "max_chars": MAX_MESSAGE_CHARS}
             if not self.seen.first_time(conversation_id, message_id) and await self._answered_first(
                     conversation_id, message_id):
                 return {"ok": True, "duplicate": True}  # resent after a dropped connection: answered already
-            metadata = {VERIFIED_EMAIL_KEY: session["email"]} if session.get("email") else {}
+            decision = self.limiter.message(conversation_id)
+            if not decision.allowed:
+                self.seen.forget(conversation_id, message_id)  # resent after the wait, it is answered then
+                await sio.emit("bot_uttered", {"text": RATE_LIMITED_REPLY}, room=sid)
+                return {"ok": False, "error": "rate_limited", "retry_after": decision.retry_after}
+            metadata = {**verified_metadata(self.settings.conversation_id_key, self.name(), conversation_id,
+                                            email=session.get("email")), CLIENT_KEY: session.get("client_key")}
             async with renewing(lambda: self.seen.renew(conversation_id, message_id)):
                 await on_new_message(UserMessage(text, SocketIOOutput(sio, "bot_uttered"), conversation_id,
                                                  input_channel=self.name(), metadata=metadata))
@@ -207,15 +243,18 @@ class WebChat(ConfiguredChannel):
             logger.warning("web message %s was never answered (a server died?); processing it now", message_id)
         return not taken_over
 
-    def _demo_page(self, demo_email: str | None) -> str:
-        """The demo careers page; with WEB_DEMO_LOGIN (make run only) it signs a visitor in as a demo candidate."""
+    def _demo_page(self, demo_email: str | None, from_this_machine: bool) -> str:
+        """The demo careers page. With WEB_DEMO_LOGIN (make run only: the server refuses to start with it anywhere
+        else) it signs a visitor on this machine in as one of the demo seed's candidates, and nobody else."""
         page = DEMO_PAGE.read_text()
         token = ""
-        if self.settings.web_demo_login and self.settings.web_jwt_secret:
-            page = page.replace('id="demo-login" hidden', 'id="demo-login"')
-            if demo_email and "@" in demo_email and len(demo_email) < 200:
-                token = signed_token(demo_email, self.settings.web_jwt_secret)
-                page = page.replace("browsing anonymously", f"signed in as {html.escape(demo_email)}")
+        if not (self.settings.web_demo_login and self.settings.web_jwt_secret and from_this_machine):
+            return DEMO_LOGIN_BLOCK.sub("", page).replace("{{TOKEN}}", "")  # not even the demo candidates' names
+        page = page.replace('id="demo-login" hidden', 'id="demo-login"')
+        demo_email = (demo_email or "").strip().lower()
+        if demo_email in demo_candidate_emails():
+            token = signed_token(demo_email, self.settings.web_jwt_secret)
+            page = page.replace("browsing anonymously", f"signed in as {html.escape(demo_email)}")
         return page.replace("{{TOKEN}}", token)
 
     async def _history(self, conversation_id: str) -> list[dict[str, Any]]:

@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.ats.embedded import EmbeddedATS
-from bot.ats.seed import read_seed_file
-from bot.settings import PROJECT_ROOT
+from bot.ats.seed import DEMO_SEED, read_seed_file
 from bot.store import open_state_db
 
-DEMO_SEED = PROJECT_ROOT / "data" / "demo" / "ats_seed.yml"
 DEMO_TODAY = dt.date(2026, 11, 22)  # the demo data's stage dates are written relative to this day
 
 

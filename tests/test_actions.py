@@ -15,6 +15,7 @@ from actions.handoff import ActionDefaultFallback, ActionRelayToRecruiter, Actio
 from actions.knowledge import ActionAnswerFaq, ActionAnswerRoleQuestion
 from actions.status import ActionCheckStatus
 from bot.handoff import HandoffDesk
+from bot.identity import verified_metadata
 from bot.settings import Settings
 from bot.sms import conversation_id_for
 from bot.store import open_state_db
@@ -41,10 +42,15 @@ def conversation_of(phone: str | None) -> str:
     return conversation_id_for(phone, Settings.from_env().conversation_id_key) if phone else "sms-test"
 
 
+def sealed(phone: str | None, sender_id: str, channel: str = "twilio") -> dict:
+    """The metadata our SMS channel attaches to a message from a number Twilio's signature proved."""
+    return verified_metadata(Settings.from_env().conversation_id_key, channel, sender_id, phone=phone)
+
+
 def tracker(text="where's my application?", channel="twilio", phone="+16175550101", intent="check_status",
-            entities=None, ranking=None, sender_id=None) -> Tracker:
+            entities=None, ranking=None, sender_id=None, metadata=None) -> Tracker:
     sender_id = sender_id or conversation_of(phone)
-    metadata = {"verified_phone": phone} if phone else {}
+    metadata = sealed(phone, sender_id, channel) if metadata is None else metadata
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or [],
               "metadata": metadata, "intent_ranking": ranking or []}
     events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel, "metadata": metadata}]

@@ -30,13 +30,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.settings import PROJECT_ROOT
 from bot.stack import DEFAULT_MODEL, Stack
+from channels.configured import RASA_DEFAULT_INTERFACE
 from channels.event_broker import EventBrokerConfigError, SQLiteEventBroker
 
 DEPLOY = PROJECT_ROOT / "deploy"
 CODE = ("bot", "channels", "actions", "policies")
 # Read by Python, Rasa, TensorFlow or matplotlib themselves rather than by this project's code.
 READ_BY_THE_PLATFORM = {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_CACHE_DIR",
-                        "RASA_TELEMETRY_ENABLED", "TF_CPP_MIN_LOG_LEVEL", "MPLCONFIGDIR"}
+                        "RASA_TELEMETRY_ENABLED", "TF_CPP_MIN_LOG_LEVEL", "MPLCONFIGDIR",
+                        "SANIC_PROXIES_COUNT"}  # Sanic reads SANIC_* into its config
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|_KEY$|_SID$|^REDIS_URL$")
 INTERPOLATION = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::[-?][^}]*)?\}")
 ENDPOINTS = str(PROJECT_ROOT / "endpoints.yml")
@@ -49,7 +51,8 @@ def broker_env(monkeypatch, tmp_path: Path) -> Path:
     for name in ("EVENT_BROKER", "KAFKA_URL", "KAFKA_TOPIC", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME",
                  "KAFKA_SASL_PASSWORD", "KAFKA_SASL_MECHANISM", "TRACKER_STORE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")  # endpoints.yml needs it
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")  # endpoints.yml needs them
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "t" * 64)
     monkeypatch.setenv("TRACKER_DB", str(tmp_path / "tracker.db"))
     monkeypatch.setenv("EVENT_BROKER_DB", str(tmp_path / "events.db"))
     return tmp_path / "events.db"
@@ -174,7 +177,7 @@ def stack_commands() -> dict[str, list[str]]:
     with tempfile.TemporaryDirectory() as folder:
         model = Path(folder) / DEFAULT_MODEL.name  # Stack.start wants a model file; its default needs `make model`
         model.touch()
-        stack = _RecordingStack(model=model)
+        stack = _RecordingStack(model=model, host=RASA_DEFAULT_INTERFACE)  # a container binds all its interfaces
         stack.commands = {}
         stack.start()
     in_image = str(DEFAULT_MODEL.relative_to(PROJECT_ROOT))  # the default model, from the project directory
@@ -190,7 +193,7 @@ def test_the_checks_see_what_the_code_reads() -> None:
     assert {"TWILIO_AUTH_TOKEN", "REDIS_URL", "TRACKER_STORE", "LOCK_STORE", "EVENT_BROKER", "EVENT_BROKER_DB",
             "KAFKA_URL", "STATE_DATABASE", "ACTION_ENDPOINT_URL", "CONVERSATION_ID_KEY"} <= variables_the_code_reads()
     assert stack_commands()["rasa"][:4] == ["python", "-m", "rasa", "run"]
-    assert stack_commands()["actions"][:3] == ["python", "-m", "rasa_sdk"]
+    assert stack_commands()["actions"][:3] == ["python", "-m", "actions.server"]
 
 
 # --- docker-compose.yml and nginx.conf ---------------------------------------------------------------------------
@@ -201,7 +204,7 @@ def compose() -> dict:
 
 
 def _app_services(kind: str) -> dict[str, dict]:
-    module = {"rasa": "rasa", "actions": "rasa_sdk"}[kind]
+    module = {"rasa": "rasa", "actions": "actions.server"}[kind]
     return {name: service for name, service in compose()["services"].items()
             if service.get("command", [None] * 3)[:3] == ["python", "-m", module]}
 
@@ -234,7 +237,7 @@ def test_compose_sets_only_variables_the_code_reads_and_the_same_for_every_repli
     services = {**_app_services("rasa"), **_app_services("actions")}
     environments = [service["environment"] for service in services.values()]
     assert all(env == environments[0] for env in environments)  # one environment, as bot/stack.py gives both
-    assert set(environments[0]) - variables_the_code_reads() == set()
+    assert set(environments[0]) - variables_the_code_reads() - READ_BY_THE_PLATFORM == set()
 
 
 def test_compose_replicas_share_redis_and_one_state_volume() -> None:
@@ -389,7 +392,7 @@ def test_helm_runs_several_replicas_of_each_with_the_commands_bot_stack_runs() -
     action_url = urllib.parse.urlsplit(_helm_env(rasa)["ACTION_ENDPOINT_URL"]["value"])
     assert action_url.hostname == "rasa-action-server" and action_url.port == actions["service"]["port"]
     assert "helm install rasa-action-server rasa/rasa-action-server" in (DEPLOY / "README.md").read_text()
-    assert not actions["ingress"]["enabled"]  # the action server has no authentication: never exposed
+    assert not actions["ingress"]["enabled"]  # only the Rasa pods call the action server: never exposed
 
 
 def test_helm_turns_off_what_the_chart_would_add() -> None:
@@ -410,7 +413,7 @@ def test_helm_sets_the_variables_compose_sets_and_takes_secrets_from_a_secret() 
     assert rasa == actions  # one environment, as bot/stack.py gives both processes one
     compose_env = next(iter(_app_services("rasa").values()))["environment"]
     assert set(rasa) == set(compose_env)
-    assert set(rasa) - variables_the_code_reads() == set()
+    assert set(rasa) - variables_the_code_reads() - READ_BY_THE_PLATFORM == set()
     for name, source in rasa.items():
         if SECRET.search(name):
             assert "value" not in source and "secretKeyRef" in source["valueFrom"], name
@@ -431,3 +434,69 @@ def test_helm_replicas_share_one_state_volume_on_one_node() -> None:
     env = _helm_env(rasa)
     for name in ("STATE_DATABASE", "ATS_DATABASE", "EVENT_BROKER_DB", "EMAIL_OUTBOX_DIR"):
         assert Path(mount["mountPath"]) in Path(env[name]["value"]).parents, name
+
+
+def test_the_action_server_needs_the_rasa_servers_token_and_only_rasa_pods_reach_it() -> None:
+    compose_env = next(iter(_app_services("actions").values()))["environment"]
+    assert re.fullmatch(r"\$\{ACTION_SERVER_TOKEN:\?[^}]+\}", compose_env["ACTION_SERVER_TOKEN"])  # required
+    for release in ("rasa", "actions"):
+        token = _helm_env(helm(release))["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token["name"] == "candidate-assistant" and token.get("optional") is not True
+    endpoints = (PROJECT_ROOT / "endpoints.yml").read_text()
+    assert "Authorization: Bearer ${ACTION_SERVER_TOKEN}" in endpoints
+    policy = yaml.safe_load((DEPLOY / "helm" / "network-policy.yaml").read_text())
+    assert policy["kind"] == "NetworkPolicy" and policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == helm("actions")["podLabels"]
+    [rule] = policy["spec"]["ingress"]
+    assert [source["podSelector"]["matchLabels"] for source in rule["from"]] == [helm("rasa")["podLabels"]]
+    assert [port["port"] for port in rule["ports"]] == [helm("actions")["applicationSettings"]["port"]]
+    assert "kubectl apply -f deploy/helm/network-policy.yaml" in (DEPLOY / "README.md").read_text()
+
+
+# --- what is reachable from the internet --------------------------------------------------------------------------
+
+PUBLIC_PREFIXES = ("/socket.io/", "/webhooks/web/", "/webhooks/twilio/", "/webhooks/recruiter_slack/",
+                   "/webhooks/ats_updates/", "/webhooks/calendar/")
+REST_URIS = ("/webhooks/rest/webhook", "/webhooks/rest/", "/webhooks/rest")
+
+
+def _nginx_location_for(uri: str, server: str) -> str:
+    """The body of the location nginx picks for a (normalised) URI: an exact match, else the longest prefix."""
+    locations = re.findall(r"location\s+(=|\^~)?\s*(\S+)\s*\{([^}]*)\}", server)
+    assert not [path for modifier, path, _ in locations if modifier not in ("", "=", "^~")]  # no regex locations
+    exact = [body for modifier, path, body in locations if modifier == "=" and path == uri]
+    if exact:
+        return exact[0]
+    prefixes = sorted(((path, body) for modifier, path, body in locations if modifier != "=" and uri.startswith(path)),
+                      key=lambda location: len(location[0]))
+    return prefixes[-1][1]
+
+
+def test_nginx_does_not_route_the_rest_channel_to_rasa() -> None:
+    (public,) = [s for s in re.split(r"\bserver\s*\{", _nginx())[1:] if re.search(r"listen\s+8080;", s)]
+    for uri in REST_URIS:
+        chosen = _nginx_location_for(uri, public)
+        assert "proxy_pass" not in chosen and re.search(r"return\s+40[34]\b|deny\s+all", chosen), uri
+    for prefix in PUBLIC_PREFIXES:
+        assert "proxy_pass" in _nginx_location_for(prefix, public), prefix
+
+
+def test_the_helm_ingress_routes_only_the_public_webhooks() -> None:
+    ingress = helm("rasa")["ingress"]
+    paths = [(ingress["path"], ingress["pathType"]),
+             *((extra["path"], extra["pathType"]) for extra in ingress.get("extraPaths", []))]
+    assert {path for path, _ in paths} == set(PUBLIC_PREFIXES)
+    assert {kind for _, kind in paths} == {"Prefix"}
+    assert not any(uri.startswith(path.rstrip("/")) for uri in REST_URIS for path, _ in paths)
+    twilio_url = _helm_env(helm("rasa"))["TWILIO_WEBHOOK_URL"]["value"]
+    assert any(urllib.parse.urlsplit(twilio_url.replace("$(PUBLIC_BASE_URL)", "https://x")).path.startswith(path)
+               for path, _ in paths)
+    for extra in ingress.get("extraPaths", []):  # the chart copies these as they are: they name the Service
+        assert extra["backend"]["service"] == {"name": "rasa", "port": {"name": "http"}}
+
+
+def test_behind_the_proxy_the_per_client_limits_see_each_client_not_the_proxy() -> None:
+    # One proxy hop in front of every replica (nginx, or the ingress): Sanic takes the client from X-Forwarded-For.
+    compose_env = next(iter(_app_services("rasa").values()))["environment"]
+    assert str(compose_env["SANIC_PROXIES_COUNT"]) == "1"
+    assert _helm_env(helm("rasa"))["SANIC_PROXIES_COUNT"]["value"] == "1"

@@ -54,6 +54,7 @@ from bot.ats_webhooks import (
 from bot.handoff_cards import CLAIM, CLOSE, HAND_BACK
 from bot.phone import normalise_phone
 from bot.settings import PROJECT_ROOT
+from bot.sms import is_too_long
 from bot.twilio_webhook import inbound_params, twiml_messages
 from bot.webchat import ANONYMOUS_ID, MESSAGE_ID, clean_message
 from tests.fakes import slack_signing
@@ -74,6 +75,7 @@ FUZZ = settings(
                            HealthCheck.large_base_example],
 )
 FORGED_PHONE = "+16175550181"  # forged requests claim to come from here: nothing may reach its conversation
+OPS_TOKEN = secrets.token_hex(16)  # the webhook server's status pages show their queue counts with it
 FUZZ_PHONE = "+16175550182"  # signed garbage that is a valid message is processed for this number
 REPLAY_PHONE = "+16175550183"
 HEALTH_PHONE = "+16175550184"  # the "still answers" checks; never fuzzed, so never opted out
@@ -167,11 +169,14 @@ class WebhookServer:
     def __init__(self, process: subprocess.Popen, url: str, slack_api, log: Path) -> None:
         self.process, self.url, self.slack_api, self.log = process, url, slack_api, log
 
+    def status(self, channel: str) -> dict:
+        return requests.get(f"{self.url}/webhooks/{channel}", headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+                            timeout=10).json()
+
     def state(self) -> dict[str, int]:
         """What a processed Slack or ATS request would add to: handoffs, queues (totals, as the loops move rows
         from one status to another meanwhile), and calls to Slack's API."""
-        recruiter, candidate, ats = (requests.get(f"{self.url}/webhooks/{name}", timeout=10).json()
-                                     for name in ("recruiter_slack", "slack", "ats_updates"))
+        recruiter, candidate, ats = (self.status(name) for name in ("recruiter_slack", "slack", "ats_updates"))
         return {"handoffs": recruiter["live_handoffs"], "slack outbox": sum(recruiter["slack_outbox"].values()),
                 "deliveries": sum(recruiter["candidate_deliveries"].values()),
                 "candidate inbox": sum(candidate["inbox"].values()), "ats events": sum(ats["events"].values()),
@@ -193,7 +198,10 @@ def webhook_server(tmp_path_factory):
            "STATE_DATABASE": str(workdir / "state.db"), "TRACKER_DB": str(workdir / "tracker.db"),
            "ATS_WEBHOOK_SECRET": ATS_WEBHOOK_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET,
            "LEVER_WEBHOOK_TOKEN": LEVER_TOKEN, "WEB_JWT_SECRET": WEB_JWT_SECRET,
-           "QUIET_HOURS": "off", "STALE_APPLICATION_DAYS": "0", "DELIVERY_POLL_SECONDS": "0.3"}
+           "QUIET_HOURS": "off", "STALE_APPLICATION_DAYS": "0", "DELIVERY_POLL_SECONDS": "0.3",
+           "OPS_TOKEN": OPS_TOKEN,
+           # Started without `--interface`, so the start-up checks take it for a public server: no CORS *.
+           "WEB_ALLOWED_ORIGINS": "https://candidates.acme.example"}
     log = workdir / "rasa.log"
     with open(log, "wb") as output:
         process = subprocess.Popen([sys.executable, "-c", SERVE_WITHOUT_MODEL, str(port)], cwd=PROJECT_ROOT, env=env,
@@ -205,7 +213,7 @@ def webhook_server(tmp_path_factory):
             assert process.poll() is None, f"the webhook server exited:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"the webhook server did not start:\n{log.read_text()[-3000:]}"
             try:
-                if requests.get(f"{server.url}/webhooks/recruiter_slack/", timeout=1).json().get("configured"):
+                if server.status("recruiter_slack").get("configured"):
                     break
             except requests.RequestException:
                 pass
@@ -341,14 +349,13 @@ generic_bodies = st.one_of(
 )
 
 
-def _ats_state(url: str) -> int:
-    health = requests.get(f"{url}/webhooks/ats_updates", timeout=10).json()
-    return sum(health["events"].values())
+def _ats_state(stack) -> int:
+    return sum(stack.ops_status("ats_updates")["events"].values())
 
 
 def test_generic_ats_webhook_refuses_forged_stale_and_replayed_notices(stack):
     url = f"{stack.stack.rasa_url}/webhooks/ats_updates/generic"
-    events_before = _ats_state(stack.stack.rasa_url)
+    events_before = _ats_state(stack)
 
     @FUZZ
     @given(body=any_body | generic_bodies, other=generic_bodies, forgery=st.sampled_from(ATS_FORGERIES),
@@ -373,7 +380,7 @@ def test_generic_ats_webhook_refuses_forged_stale_and_replayed_notices(stack):
         assert reply.status_code == (413 if len(body) > 256 * 1024 else 401), (reply.status_code, reply.text[:300])
 
     forged()
-    assert _ats_state(stack.stack.rasa_url) == events_before  # nothing queued
+    assert _ats_state(stack) == events_before  # nothing queued
     servers_alive(stack.stack.processes)
 
 
@@ -426,9 +433,16 @@ greenhouse_bodies = st.one_of(
         "action": st.sampled_from(sorted(GREENHOUSE_ACTIONS | {"ping"})) | hashable_json,
         "payload": st.fixed_dictionaries({}, optional={"application": st.fixed_dictionaries({}, optional={
             "id": ats_ids, "current_stage": json_values(plain_text()) | st.fixed_dictionaries(
-                {"name": json_values(plain_text(250))})}) | json_values(plain_text())}) | json_values(plain_text()),
+                {"name": json_values(plain_text(250))}),
+            # The event's own time: recent (a genuine notice), or missing or not a time (a 400).
+            "last_activity_at": st.builds(lambda: _iso_now()) | st.none() | st.integers()})
+            | json_values(plain_text())}) | json_values(plain_text()),
     })),
 )
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
 def well_formed_notices(notices) -> None:
@@ -531,7 +545,7 @@ def test_greenhouse_and_lever_over_http_refuse_forgeries_and_accept_genuine_noti
     forged()
     assert webhook_server.state() == before
     genuine = encode_json({"action": "candidate_stage_change", "payload": {"application": {
-        "id": 987654, "current_stage": {"name": "Onsite"}}}})
+        "id": 987654, "current_stage": {"name": "Onsite"}, "last_activity_at": _iso_now()}}})
     reply = post(f"{webhook_server.url}/webhooks/ats_updates/greenhouse", genuine,
                  {"Signature": greenhouse_signature(genuine), "Content-Type": "application/json"})
     assert (reply.status_code, reply.json()) == (200, {"received": 1})
@@ -859,8 +873,9 @@ def test_web_chat_handlers_answer_malformed_messages_clearly(stack):
                 return
             ack = tab.say(data)
             message_id = data.get("message_id") if isinstance(data, dict) else None
+            text = clean_message(data.get("message")) if isinstance(data, dict) else None
             valid = (isinstance(message_id, str) and bool(MESSAGE_ID.match(message_id))
-                     and clean_message(data.get("message")) is not None)
+                     and text is not None and not is_too_long(text))  # too long: refused whole, politely
             assert isinstance(ack, dict) and ack["ok"] is valid, (ack, data)
             if not valid:
                 assert isinstance(ack["error"], str) and ack["error"]

@@ -17,7 +17,7 @@ from actions.scheduling import (
 )
 from actions.services import services
 from bot.when import format_slot
-from tests.test_actions import action_env, conversation_of  # noqa: F401 - the shared environment fixture
+from tests.test_actions import action_env, conversation_of, sealed  # noqa: F401 - the shared environment fixture
 
 DIEGO, LENA, AISHA = "+13105550110", "+4915112345678", "+447911123456"
 FORM_DOMAIN = {"forms": {"interview_booking_form": {"required_slots": ["booking_timezone", "booking_slot"]}}}
@@ -26,7 +26,7 @@ FORM_DOMAIN = {"forms": {"interview_booking_form": {"required_slots": ["booking_
 def booking_tracker(text: str, phone: str | None = DIEGO, intent: str = "inform_time", slots: dict | None = None,
                     new_slots: dict | None = None, sender_id: str | None = None) -> Tracker:
     sender_id = sender_id or conversation_of(phone)
-    metadata = {"verified_phone": phone} if phone else {}
+    metadata = sealed(phone, sender_id)
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [], "metadata": metadata}
     events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": "twilio", "metadata": metadata}]
     events += [{"event": "slot", "name": name, "value": value} for name, value in (new_slots or {}).items()]

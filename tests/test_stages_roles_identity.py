@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.ats.base import Job, Stage
-from bot.identity import VERIFIED_PHONE_KEY, verified_sender
+from bot.identity import IDENTITY_SEAL_KEY, VERIFIED_PHONE_KEY, identity_seal, verified_metadata, verified_sender
 from bot.phone import normalise_phone
 from bot.roles import best_role_match, role_mentioned_in
+from bot.sms import conversation_id_for
 from bot.stages import describe_duration, explain_stage, guide_for
 
 
@@ -56,14 +57,37 @@ def test_phone_normalisation(raw, e164):
     assert normalise_phone(raw) == e164
 
 
+KEY = "server-key"
+PRIYA = "+16175550101"
+
+
 def test_only_the_sms_channel_proves_a_phone_number():
-    metadata = {VERIFIED_PHONE_KEY: "+16175550101"}
-    assert verified_sender("twilio", metadata).phone == "+16175550101"
+    conversation = conversation_id_for(PRIYA, KEY)
+    metadata = verified_metadata(KEY, "twilio", conversation, phone=PRIYA)
+    assert verified_sender("twilio", metadata, conversation, KEY).phone == PRIYA
     # A REST or shell client can put anything in metadata: it proves nothing.
     for channel in ("rest", "cmdline", "socketio", None):
-        assert verified_sender(channel, metadata) is None
-    assert verified_sender("twilio", {}) is None
-    assert verified_sender("twilio", {VERIFIED_PHONE_KEY: "617 555 0101"}) is None  # not as our channel writes it
+        assert verified_sender(channel, metadata, conversation, KEY) is None
+    assert verified_sender("twilio", {}, conversation, KEY) is None
+    assert verified_sender("twilio", {**metadata, VERIFIED_PHONE_KEY: "617 555 0101"}, conversation, KEY) is None
+
+
+def test_an_identity_without_the_channels_seal_proves_nothing():
+    conversation = conversation_id_for(PRIYA, KEY)
+    assert verified_sender("twilio", {VERIFIED_PHONE_KEY: PRIYA}, conversation, KEY) is None
+    forged = {VERIFIED_PHONE_KEY: PRIYA, IDENTITY_SEAL_KEY: identity_seal("guessed-key", "twilio", conversation,
+                                                                          phone=PRIYA)}
+    assert verified_sender("twilio", forged, conversation, KEY) is None
+
+
+def test_a_sealed_identity_copied_into_another_conversation_proves_nothing():
+    slack_conversation = "slack-" + "a" * 24
+    metadata = verified_metadata(KEY, "slack", slack_conversation, email="priya@example.com")
+    assert verified_sender("slack", metadata, slack_conversation, KEY).email == "priya@example.com"
+    assert verified_sender("slack", metadata, "slack-" + "b" * 24, KEY) is None
+    assert verified_sender("web", metadata, slack_conversation, KEY) is None
+    sms = verified_metadata(KEY, "twilio", conversation_id_for(PRIYA, KEY), phone=PRIYA)
+    assert verified_sender("twilio", sms, conversation_id_for("+16175550102", KEY), KEY) is None
 
 
 @pytest.mark.parametrize(("message", "expected"), [

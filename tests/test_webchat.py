@@ -7,9 +7,9 @@ import datetime as dt
 import jwt
 import pytest
 
-from bot.identity import VERIFIED_EMAIL_KEY, verified_sender
+from bot.identity import VERIFIED_EMAIL_KEY, verified_metadata, verified_sender
+from bot.sms import MAX_MESSAGE_CHARS
 from bot.webchat import (
-    MAX_MESSAGE_CHARS,
     InvalidToken,
     SeenMessages,
     clean_message,
@@ -55,10 +55,13 @@ def test_verified_and_anonymous_conversations_never_share_a_name():
 
 
 def test_only_the_web_channel_vouches_for_an_email():
-    assert verified_sender("web", {VERIFIED_EMAIL_KEY: "Priya@example.com"}).email == "priya@example.com"
-    assert verified_sender("rest", {VERIFIED_EMAIL_KEY: "priya@example.com"}) is None
-    assert verified_sender("twilio", {VERIFIED_EMAIL_KEY: "priya@example.com"}) is None
-    assert verified_sender("web", {"verified_phone": "+16175550101"}) is None
+    conversation = visitor_for("priya@example.com", None, "key").conversation_id
+    sealed = verified_metadata("key", "web", conversation, email="priya@example.com")
+    assert verified_sender("web", sealed, conversation, "key").email == "priya@example.com"
+    assert verified_sender("rest", sealed, conversation, "key") is None
+    assert verified_sender("twilio", sealed, conversation, "key") is None
+    assert verified_sender("web", {VERIFIED_EMAIL_KEY: "priya@example.com"}, conversation, "key") is None
+    assert verified_sender("web", {"verified_phone": "+16175550101"}, conversation, "key") is None
 
 
 def test_a_resent_message_is_seen_once(state_engine):
@@ -67,10 +70,10 @@ def test_a_resent_message_is_seen_once(state_engine):
     assert seen.first_time("web-2", "m-1")
 
 
-def test_messages_are_cleaned_and_capped():
+def test_messages_are_cleaned_but_never_cut_short():
     assert clean_message("  hi\u0000 there\u200b ") == "hi there"
     assert clean_message("   ") is None and clean_message(None) is None and clean_message({"a": 1}) is None
-    assert len(clean_message("x" * 10_000)) == MAX_MESSAGE_CHARS
+    assert len(clean_message("x" * 10_000)) == 10_000 > MAX_MESSAGE_CHARS  # refused whole by the channel
 
 
 def test_history_shows_pressed_buttons_by_title_and_only_the_last_buttons():

@@ -7,6 +7,7 @@ recruiter can fix the file without reading code.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class SeedApplication:
     applied_on: dt.date | None
 
 
+DEMO_SEED = Path(__file__).resolve().parents[2] / "data" / "demo" / "ats_seed.yml"  # what `make run` loads
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 GRID_MINUTES = 15  # interview times and lengths are multiples of this, so overlaps are exact
 
@@ -424,3 +426,9 @@ def read_seed_file(path: str | Path) -> Seed:
     except (OSError, UnicodeDecodeError) as error:
         raise SeedError(f"{seed_path}: cannot be read: {error}") from error
     return parse_seed(text, source=str(seed_path))
+
+
+@functools.lru_cache(maxsize=1)
+def demo_candidate_emails() -> frozenset[str]:
+    """The demo seed's candidates: the only people the demo careers page may sign a visitor in as."""
+    return frozenset(candidate.email for candidate in read_seed_file(DEMO_SEED).candidates if candidate.email)
