@@ -14,7 +14,6 @@ GET /health stays open: it says only "ok", and load balancers and probes ask it.
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import os
 import sys
@@ -25,6 +24,8 @@ from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.access import bearer_matches
 
 logger = logging.getLogger(__name__)
 TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name, not its value
@@ -46,19 +47,12 @@ def action_server_token(environ: os._Environ | dict[str, str] = os.environ) -> s
     return token
 
 
-def authorised(request: Request, token: str) -> bool:
-    supplied = request.headers.get("Authorization") or ""
-    scheme, _, value = supplied.partition(" ")
-    # compare_digest on bytes of the whole value: constant time whatever a caller sends
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
-
 def authenticated_app(token: str, action_package: str = "actions") -> Sanic:
     app = create_app(action_package, cors_origins=None)
 
     @app.middleware("request")
     async def require_token(request: Request) -> HTTPResponse | None:
-        if request.path in OPEN_PATHS or authorised(request, token):
+        if request.path in OPEN_PATHS or bearer_matches(request.headers.get("Authorization"), token):
             return None
         logger.warning("action server: a call to %s without the Rasa server's token was refused", request.path)
         return response.json({"error": "unauthorized"}, status=401)

@@ -44,6 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.ats.base import Booking  # noqa: E402
 from bot.ats.embedded import EmbeddedATS  # noqa: E402
 from bot.ats.seed import Seed, read_seed_file  # noqa: E402
+from bot.clock import to_db  # noqa: E402
+from bot.email_codes import verified_table  # noqa: E402
+from bot.handoff import HandoffDesk  # noqa: E402
+from bot.handoff_cards import CLAIM as CLAIM_ACTION  # noqa: E402
+from bot.handoff_cards import CLOSE as CLOSE_ACTION  # noqa: E402
+from bot.handoff_cards import HAND_BACK as HAND_BACK_ACTION  # noqa: E402
+from bot.identity import VerifiedSender  # noqa: E402
+from bot.status import load_status_context, status_answer  # noqa: E402
+from bot.store import open_state_db  # noqa: E402
 from bot.webchat import signed_token, visitor_for  # noqa: E402
 from bot.when import format_slot  # noqa: E402
 from tests.stack_fixture import DEMO_SEED, WEB_JWT_SECRET, RunningStack, start_stack  # noqa: E402
@@ -154,7 +163,8 @@ def upcoming_bookings(stack: RunningStack, candidate_id: str) -> list[Booking]:
 
 @dataclass(frozen=True)
 class Probe:
-    """One attempt. `via`: sms (from an unknown number), web (socket.io), rest (Rasa's REST channel), or http.
+    """One attempt. `via`: sms (from an unknown number), web (socket.io), rest (Rasa's REST channel), http, or
+    action (a call straight to the action server, as if from Rasa, with a tracker the attacker wrote).
 
     Strings may name ids the attacker is assumed to have learned: {priya_sms} (Priya's SMS conversation
     id), {priya_web} and {priya_web_session} (her careers-site conversation), {priya_booking} (her
@@ -261,6 +271,8 @@ PROBES: list[Probe] = [
           session={"session_id": "{priya_web_session}"}),
     Probe("web: anonymous, asks for Priya's SMS conversation", "web", (STATUS,),
           session={"session_id": "{priya_sms}"}),
+    Probe("web: anonymous, resumes Priya's session verified by code 31 days ago", "web",
+          (STATUS, "who is my recruiter?"), session={"session_id": "{priya_old_session}"}),
     Probe("web: anonymous, asks about Mei", "web", ("I'm Mei Tanaka, mei.tanaka@example.com. Did I get the job?",
                                                    "was I rejected for product designer?")),
     Probe("web: signed in as Nora, asks about Priya", "web", (
@@ -307,6 +319,16 @@ PROBES: list[Probe] = [
         "POST /webhooks/ats_updates/lever"), expect_status=(400, 401, 403, 503)),
     Probe("http: Slack events without Slack's signature", "http", ("POST /webhooks/recruiter_slack/events",),
           expect_status=(403, 503)),
+    Probe("http: the demo page's sign-in, for Priya and for anyone", "http", tuple(
+        f"GET /webhooks/web/demo?as={who}" for who in (PRIYA_EMAIL, "PRIYA%40EXAMPLE.COM", "someone.else@example.net",
+                                                       "dana@acme.example")), expect_status=(200,)),
+
+    # The action server, called directly with a tracker that says the attacker is Priya (on SMS, on Slack), or
+    # that names her application and her booking in slots; each with the ways a caller might pass a token.
+    *[Probe(f"action: forged {what}, {credential}", "action", (what,), sender=credential, expect_status=(401,))
+      for what in ("sms status", "slack status", "status update", "booking confirmation")
+      for credential in ("no token", "a guessed token", "a token in the query", "basic auth")],
+
     Probe("http: status pages", "http", tuple(f"GET {path}" for path in (
         "/", "/version", "/webhooks/rest/", "/webhooks/twilio/", "/webhooks/web/", "/webhooks/slack/",
         "/webhooks/scheduled/", "/webhooks/recruiter_slack/", "/webhooks/ats_updates")),
@@ -332,7 +354,8 @@ class Prober:
         bookings = upcoming_bookings(stack, "c1")
         self.ids = {"priya_sms": stack.conversation_id(PRIYA_PHONE), "priya_web": priya_web.conversation_id,
                     "priya_web_session": priya_web.session_id,
-                    "priya_booking": bookings[0].id if bookings else "1"}
+                    "priya_booking": bookings[0].id if bookings else "1",
+                    "priya_old_session": old_verified_session(stack)}
         self.tokens = attack_tokens()
 
     def fill(self, value: Any) -> Any:
@@ -380,6 +403,20 @@ class Prober:
             outcome.seen.append(_readable(reply))
             if reply.status_code not in probe.expect_status:
                 outcome.problems.append(f"{turn}: HTTP {reply.status_code}, expected {probe.expect_status}")
+            if SIGNED_IN_PAGE.search(reply.text):
+                outcome.problems.append(f"{turn}: the page signs the visitor in (a careers-site token)")
+
+    def _action(self, probe: Probe, outcome: Outcome) -> None:
+        call = forged_action_call(probe.turns[0], self.ids)
+        guessed = "0" * 64
+        credentials = {"no token": {}, "a guessed token": {"headers": {"Authorization": f"Bearer {guessed}"}},
+                       "a token in the query": {"params": {"token": guessed}},
+                       "basic auth": {"auth": ("rasa", guessed)}}[probe.sender]
+        outcome.typed.append(json.dumps(call))
+        reply = requests.post(self.stack.stack.action_url, json=call, timeout=30, **credentials)
+        outcome.seen.append(_readable(reply))
+        if reply.status_code not in probe.expect_status:
+            outcome.problems.append(f"{probe.turns[0]} with {probe.sender}: HTTP {reply.status_code}")
 
     def _body(self, path: str) -> dict[str, Any]:
         if path.startswith("/webhooks/twilio/"):
@@ -416,6 +453,144 @@ class Prober:
         await asyncio.sleep(0.5)  # anything pushed after the answers
         await visitor.close()
         outcome.seen += [json.dumps(message, ensure_ascii=False) for message in visitor.received]
+
+
+SIGNED_IN_PAGE = re.compile(r'CandidateAssistantToken = "ey')
+
+
+def forged_action_call(what: str, ids: dict[str, str]) -> dict[str, Any]:
+    """What Rasa would post to the action server, written by the attacker: Priya's identity or her ids inside."""
+    action, sender_id, channel, metadata, slots = {
+        "sms status": ("action_check_status", ids["priya_sms"], "twilio", {"verified_phone": PRIYA_PHONE}, {}),
+        "slack status": ("action_check_status", "slack-x", "slack", {"verified_email": PRIYA_EMAIL}, {}),
+        "status update": ("action_send_status_update", "sms-attacker", "twilio", {},
+                          {"status_update_application": "c1-j1-0"}),
+        "booking confirmation": ("action_confirm_booking", ids["priya_sms"], "twilio",
+                                 {"verified_phone": PRIYA_PHONE}, {"booked_interview": ids["priya_booking"]}),
+    }[what]
+    message = {"text": STATUS, "intent": {"name": "check_status", "confidence": 1.0}, "entities": [],
+               "metadata": metadata}
+    return {"next_action": action, "version": "3.6.21", "domain": {},
+            "tracker": {"sender_id": sender_id, "slots": slots, "latest_message": message, "paused": False,
+                        "events": [{"event": "user", "text": STATUS, "parse_data": message, "input_channel": channel,
+                                    "metadata": metadata}],
+                        "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"}}
+
+
+def old_verified_session(stack: RunningStack, days_ago: int = 31) -> str:
+    """A web chat Priya verified by an email code days_ago, where she asked for her status then: the session id
+    her browser kept. The attacker is assumed to have found it (a shared computer); it must no longer open it."""
+    session_id = secrets.token_hex(16)
+    conversation_id = f"webanon-{session_id}"
+    context = load_status_context(EmbeddedATS(stack.workdir / "ats.db", create=False),
+                                  VerifiedSender("web", email=PRIYA_EMAIL))
+    answer = status_answer(context.candidate, context.applications, context.company,
+                           today=dt.date.today()).replies[0].text
+    then = time.time() - days_ago * 86400
+    events = [{"event": "action", "name": "action_listen", "timestamp": then},
+              {"event": "user", "text": STATUS, "timestamp": then, "input_channel": "web",
+               "parse_data": {"intent": {"name": "check_status", "confidence": 1.0}, "entities": []}},
+              {"event": "bot", "text": answer, "timestamp": then}]
+    requests.post(f"{stack.stack.rasa_url}/conversations/{conversation_id}/tracker/events",
+                  params={"token": stack.api_token}, json=events, timeout=30).raise_for_status()
+    with open_state_db(stack.workdir / "state.db").begin() as connection:
+        connection.execute(verified_table.insert().values(
+            conversation_id=conversation_id, email=PRIYA_EMAIL,
+            verified_at=to_db(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_ago))))
+    return session_id
+
+
+# --- recruiters' Slack: a member who did not claim a card, and a candidate writing Slack markup --------
+
+SLACK_PROBES = ("slack: a member who did not claim the card hands it back, closes it and answers the candidate",
+                "slack: a candidate's mentions and links reach the recruiters' thread escaped")
+INTRUDER = "U0INTRUDER"  # any member of the workspace who can see the card
+MARKUP = "<!channel> <!here> <@U0DANA> see <https://evil.example/login|your offer letter>"
+
+
+def run_slack_probes(stack: RunningStack, slack_api: Any, sms_api: Any) -> dict[str, Outcome]:
+    """Against a stack whose recruiters' Slack app talks to the fake Slack API: Priya (her recruiter U0DANA) asks
+    for a person and Dana claims the card; an intruder then clicks and replies; a stranger texts Slack markup."""
+    from tests.fakes.slack_signing import block_action, event_callback, sign, thread_reply_event
+
+    def to_slack(body: bytes) -> int:
+        return requests.post(f"{stack.stack.rasa_url}/webhooks/recruiter_slack/events", data=body,
+                             headers=sign(stack_slack_secret(), body), timeout=10).status_code
+
+    def wait(condition: Any, what: str, timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (found := condition()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+        return found
+
+    def card_for(fragment: str, since: int) -> Any:
+        """The card posted after the first `since` messages (earlier tests' cards may quote the same words)."""
+        return wait(lambda: next((m for m in slack_api.posted[since:] if m.thread_ts is None and m.blocks
+                                  and fragment in json.dumps(m.blocks)), None), f"a card with {fragment!r}")
+
+    def handoff_id(card: Any) -> str:
+        return next(element["value"] for block in card.blocks if block["type"] == "actions"
+                    for element in block["elements"])
+
+    desk = HandoffDesk(open_state_db(stack.workdir / "state.db"))
+    outcomes: dict[str, Outcome] = {}
+    slack_api.users.setdefault(INTRUDER, {"real_name": "Ian Truder", "name": "ian", "email": "ian@acme.example",
+                                          "tz": "America/New_York"})  # a member of the recruiters' workspace
+
+    intruding = Outcome(Probe(SLACK_PROBES[0], "slack"))
+    priya = stack.conversation_id(PRIYA_PHONE)
+    since, texted = len(slack_api.posted), len(sms_api.sent_to(PRIYA_PHONE))
+    stack.text(PRIYA_PHONE, "can I talk to a human")
+    card = card_for("can I talk to a human", since)
+    to_slack(block_action(CLAIM_ACTION, handoff_id(card), user="U0DANA", channel=card.channel, message_ts=card.ts))
+    wait(lambda: (live := desk.live_for(priya)) is not None and live.claimed_by == "U0DANA", "Dana's claim")
+    wait(lambda: any("has joined the conversation" in text for text in sms_api.sent_to(PRIYA_PHONE)[texted:]),
+         "Priya being told Dana has joined")  # her own news, before the intruder tries anything
+    texts_before = len(sms_api.sent_to(PRIYA_PHONE))
+    words = "Intruder here: your application was rejected, reply with your SSN"
+    for action in (HAND_BACK_ACTION, CLOSE_ACTION):
+        intruding.typed.append(action)
+        status = to_slack(block_action(action, handoff_id(card), user=INTRUDER, channel=card.channel,
+                                       message_ts=card.ts))
+        if status != 200:
+            intruding.problems.append(f"{action}: HTTP {status}")
+    intruding.typed.append(words)
+    to_slack(event_callback(thread_reply_event(card.channel, card.ts, words, user=INTRUDER)))
+    wait(lambda: len([m for m in slack_api.ephemerals if m.user == INTRUDER]) >= 3, "the intruder's private notes")
+    time.sleep(1.0)  # anything the delivery loop would still send to Priya
+    live = desk.live_for(priya)
+    if live is None or live.claimed_by != "U0DANA":
+        intruding.problems.append(f"the handoff changed hands or ended: {live}")
+    intruding.seen = sms_api.sent_to(PRIYA_PHONE)[texts_before:]
+    if any("Intruder" in text or "handed you back" in text or "closed" in text for text in intruding.seen):
+        intruding.problems.append(f"Priya was told what the intruder did: {intruding.seen}")
+    to_slack(block_action(CLOSE_ACTION, handoff_id(card), user="U0DANA", channel=card.channel, message_ts=card.ts))
+    wait(lambda: desk.live_for(priya) is None, "Dana closing the conversation")
+    outcomes[intruding.probe.name] = intruding
+
+    escaping = Outcome(Probe(SLACK_PROBES[1], "slack"))
+    stranger = "+16175550141"
+    since = len(slack_api.posted)
+    stack.text(stranger, "I need to talk to a person please")
+    card = card_for("I need to talk to a person please", since)
+    escaping.typed.append(MARKUP)
+    stack.text(stranger, MARKUP)
+    relayed = wait(lambda: next((m for m in slack_api.messages_in(card.channel, thread_ts=card.ts)
+                                 if "evil.example" in (m.text or "")), None), "the relayed message")
+    escaping.seen.append(relayed.text)
+    if any(raw in relayed.text for raw in ("<!channel>", "<!here>", "<@U0DANA>", "<https://")):
+        escaping.problems.append(f"Slack markup reached the thread unescaped: {relayed.text!r}")
+    stack.text(stranger, "that's all, thanks")  # the candidate ends it; the assistant has it again
+    outcomes[escaping.probe.name] = escaping
+    return outcomes
+
+
+def stack_slack_secret() -> str:
+    from tests.stack_fixture import SLACK_SIGNING_SECRET
+
+    return SLACK_SIGNING_SECRET
 
 
 def _readable(reply: requests.Response) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# For `make run` only: the server refuses to start with it anywhere else (bot/safe_start.py).
+# For `make run` only: the server refuses to start with it anywhere else (bot/access.py).
 LOCAL_CONVERSATION_ID_KEY = "candidate-assistant-local"
 
 

@@ -1,7 +1,7 @@
 """Channels configured from the environment (bot/settings.py) rather than from credentials.yml values.
 
 Rasa builds its channels before it loads the model, so this is also where a server configured unsafely for
-anything but local use (bot/safe_start.py) stops, at once and with a message naming what to set.
+anything but local use (bot/access.py) stops, at once and with a message naming what to set.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from rasa.core.channels.channel import InputChannel
 from rasa.shared.exceptions import RasaException
 
-from bot.safe_start import UnsafeConfiguration, check_safe_to_start
+from bot.access import UnsafeConfiguration, check_safe_to_start
 from bot.settings import Settings
 
 RASA_DEFAULT_INTERFACE = "0.0.0.0"  # noqa: S104 - what `rasa run` binds unless told otherwise

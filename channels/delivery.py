@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +24,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.access import bearer_matches
 from bot.clock import from_db, now_utc
 from bot.outbox import STOPPING, QueuedItem, ReminderQueue, SmsOutbox
 from bot.settings import Settings
@@ -103,19 +103,10 @@ SMS_QUEUED = Doorbell()  # an SMS was put in the outbox
 HANDOFF_WORK = Doorbell()  # a candidate message was handled, or Slack sent a click or a reply
 
 
-def ops_authorized(authorization: str | None, ops_token: str | None) -> bool:
-    """`Authorization: Bearer <OPS_TOKEN>`, compared in constant time; never true while OPS_TOKEN is unset."""
-    scheme, _, given = (authorization or "").strip().partition(" ")
-    if not ops_token or scheme.lower() != "bearer":
-        return False
-    # bytes, not str: compare_digest refuses non-ASCII text, and a header may carry anything
-    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), ops_token.encode())
-
-
 def status_page(request: Request, settings: Settings, details: Callable[[], dict[str, Any]]) -> HTTPResponse:
     """A channel's GET /: "ok" to anyone (health checks, load balancers); which secrets are set and the queue
     counts only to the team that runs the assistant (OPS_TOKEN), as they tell an attacker what to aim at."""
-    if not ops_authorized(request.headers.get("Authorization"), settings.ops_token):
+    if not bearer_matches(request.headers.get("Authorization"), settings.ops_token):
         return response.json({"status": "ok"})
     return response.json({"status": "ok", **details()})
 

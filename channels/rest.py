@@ -17,7 +17,6 @@ over RATE_LIMIT_MESSAGES_PER_MINUTE gets 429 with Retry-After.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,8 +28,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.access import bearer_matches, is_loopback
 from bot.rate_limits import CLIENT_KEY, RateLimiter, client_key_for
-from bot.safe_start import is_loopback
 from bot.settings import Settings
 from bot.sms import MAX_MESSAGE_CHARS, TOO_LONG_REPLY, clean_inbound_text
 from bot.store import open_state_db
@@ -57,10 +56,7 @@ class LocalRest(RestInput):
         """A local tool (loopback, not relayed by a proxy on this machine), or a caller with the token."""
         if is_loopback(request.ip) and not any(header in request.headers for header in PROXY_HEADERS):
             return True
-        token = self.settings.rest_channel_token
-        scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
-        return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), token.encode())
+        return bearer_matches(request.headers.get("Authorization"), self.settings.rest_channel_token)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         rest = Blueprint("custom_webhook_LocalRest", __name__)

@@ -31,11 +31,11 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
+from bot.access import is_loopback
 from bot.ats.seed import demo_candidate_emails
 from bot.email_codes import CodeLimits, EmailCodes
 from bot.identity import verified_metadata
 from bot.rate_limits import CLIENT_KEY, RATE_LIMITED_REPLY, RateLimiter, client_key_for
-from bot.safe_start import is_loopback
 from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import MAX_MESSAGE_CHARS, TOO_LONG_REPLY, is_too_long
 from bot.store import open_state_db

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -77,9 +78,40 @@ async def serving(channel: InputChannel, rasa: FakeRasa, proxies: int | None = N
     The server runs in a thread of its own, as a server does: Sanic compiles its router with ast.parse, which on
     CPython 3.11.7 fails ("AST constructor recursion depth mismatch") when called as deep in the stack as a test is.
     """
-    port, ready, stopped = free_port(), threading.Event(), threading.Event()
-    loop = asyncio.new_event_loop()
+    for _attempt in range(3):
+        port, ready, stopped = free_port(), threading.Event(), threading.Event()
+        loop = asyncio.new_event_loop()
+        failed: list[BaseException] = []
+        thread = threading.Thread(target=_serve, args=(loop, channel, rasa, proxies, port, ready, stopped, failed),
+                                  daemon=True)
+        thread.start()
+        await asyncio.to_thread(_started_or_failed, ready, thread)
+        if ready.is_set():
+            break
+        loop.close()
+        # CPython 3.11's ast module keeps its recursion counter per interpreter, not per thread: when another
+        # thread converts an AST at the same moment (pytest rewriting an import), Sanic's router compile fails
+        # with "AST constructor recursion depth mismatch". Only that is tried again.
+        if not (failed and isinstance(failed[0], SystemError) and "AST" in str(failed[0])):
+            raise AssertionError(f"the channel's server did not start: {failed}")
+    else:
+        raise AssertionError(f"the channel's server did not start: {failed}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stopped.set()
+        await asyncio.to_thread(thread.join, 30)
+        loop.close()
 
+
+def _started_or_failed(ready: threading.Event, thread: threading.Thread, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.05) and thread.is_alive() and time.monotonic() < deadline:
+        pass
+
+
+def _serve(loop: asyncio.AbstractEventLoop, channel: InputChannel, rasa: FakeRasa, proxies: int | None, port: int,
+           ready: threading.Event, stopped: threading.Event, failed: list[BaseException]) -> None:
     async def run() -> None:
         app = Sanic(f"channel-test-{secrets.token_hex(4)}")
         app.config.PROXIES_COUNT = proxies
@@ -96,15 +128,10 @@ async def serving(channel: InputChannel, rasa: FakeRasa, proxies: int | None = N
         await server.wait_closed()
         await server.after_stop()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
-    thread.start()
-    assert await asyncio.to_thread(ready.wait, 30), "the channel's server did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stopped.set()
-        await asyncio.to_thread(thread.join, 30)
-        loop.close()
+        loop.run_until_complete(run())
+    except BaseException as error:  # noqa: BLE001 - reported to the test by serving()
+        failed.append(error)
 
 
 # --- REST ------------------------------------------------------------------------------------------------------

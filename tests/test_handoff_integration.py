@@ -351,3 +351,17 @@ def test_a_web_chat_candidate_gets_the_recruiters_reply_in_the_widget(handoff_st
     quiet, received = asyncio.run(scenario())
     assert quiet == {"ok": True}
     assert any((m.get("text") or "").startswith("Marcus: Hi Tom, Marcus here") for m in received), received
+
+
+def test_the_identity_probes_slack_paths_change_nothing_and_leak_nothing(handoff_stack, slack_api, sms_api):
+    """bench/probe_identity.py's Slack probes: a member who did not claim Priya's card clicks Hand back and Close and
+    answers her in the thread; a stranger texts Slack markup into a handoff thread."""
+    from bench.probe_identity import SLACK_PROBES, TARGETS, Checker, run_slack_probes
+    from bot.ats.seed import DEMO_SEED, read_seed_file
+
+    outcomes = run_slack_probes(handoff_stack, slack_api, sms_api)
+    assert sorted(outcomes) == sorted(SLACK_PROBES)
+    checker = Checker(read_seed_file(DEMO_SEED), TARGETS)
+    for name, outcome in outcomes.items():
+        assert outcome.problems == [], name
+        assert checker.leaks(outcome.seen, outcome.typed) == [], name

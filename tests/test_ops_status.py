@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.access import bearer_matches
 from bot.settings import Settings
 from channels.ats_updates import ATSUpdates
 from channels.candidate_slack import SlackCandidates
-from channels.delivery import ScheduledDelivery, ops_authorized
+from channels.delivery import ScheduledDelivery
 from channels.recruiter_slack import RecruiterSlack
 from tests.routes import call_route
 from tests.stack_fixture import DEMO_SEED
@@ -78,9 +79,9 @@ def test_with_no_ops_token_set_no_caller_gets_the_details(channel, header, tmp_p
 
 
 def test_the_ops_token_check_wants_the_bearer_scheme_and_the_exact_token():
-    assert ops_authorized(f"Bearer {OPS_TOKEN}", OPS_TOKEN)
-    assert ops_authorized(f"  bearer   {OPS_TOKEN} ", OPS_TOKEN)
+    assert bearer_matches(f"Bearer {OPS_TOKEN}", OPS_TOKEN)
+    assert bearer_matches(f"  bearer   {OPS_TOKEN} ", OPS_TOKEN)
     for header in (None, "", "Bearer", f"Bearer {OPS_TOKEN[:-1]}", f"Token {OPS_TOKEN}", f"Bearer{OPS_TOKEN}",
                    "Bearer \udcff", f"Bearer {OPS_TOKEN} extra"):
-        assert not ops_authorized(header, OPS_TOKEN), header
-    assert not ops_authorized("Bearer ", None) and not ops_authorized("Bearer ", "")
+        assert not bearer_matches(header, OPS_TOKEN), header
+    assert not bearer_matches("Bearer ", None) and not bearer_matches("Bearer ", "")

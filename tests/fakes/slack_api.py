@@ -162,7 +162,8 @@ class FakeSlackAPI(FakeAPIServer):
         return {"ok": True, "url": "https://fake.slack.example/", "team": "Acme", "user": "candidatebot",
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id}
 
-    def _post_message(self, params: dict) -> dict:
+    def _message_parts(self, params: dict) -> tuple[str, str | None, list | None, str | None] | dict:
+        """(channel, text, blocks, thread_ts) of a chat.postMessage or chat.postEphemeral, or Slack's error."""
         channel = str(params.get("channel") or "")
         if not channel or (channel[0] in "UW" and channel not in self.users):
             return {"ok": False, "error": "channel_not_found"}
@@ -173,28 +174,28 @@ class FakeSlackAPI(FakeAPIServer):
         text = params.get("text")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
-        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        return _dm_for(channel), text, blocks, str(params["thread_ts"]) if params.get("thread_ts") else None
+
+    def _post_message(self, params: dict) -> dict:
+        parts = self._message_parts(params)
+        if isinstance(parts, dict):
+            return parts
+        channel, text, blocks, thread_ts = parts
         with self._lock:
-            message = PostedMessage(_dm_for(channel), self._next_ts(), text, blocks, thread_ts)
+            message = PostedMessage(channel, self._next_ts(), text, blocks, thread_ts)
             self.posted.append(message)
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self._message_json(message)}
 
     def _post_ephemeral(self, params: dict) -> dict:
-        channel, user = str(params.get("channel") or ""), str(params.get("user") or "")
-        if not channel or (channel[0] in "UW" and channel not in self.users):
-            return {"ok": False, "error": "channel_not_found"}
+        user = str(params.get("user") or "")
+        parts = self._message_parts(params)
+        if isinstance(parts, dict):
+            return parts
         if user not in self.users:
             return {"ok": False, "error": "user_not_in_channel"}
-        try:
-            blocks = _blocks(params.get("blocks"))
-        except ValueError:
-            return {"ok": False, "error": "invalid_blocks"}
-        text = params.get("text")
-        if not text and not blocks:
-            return {"ok": False, "error": "no_text"}
-        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        channel, text, blocks, thread_ts = parts
         with self._lock:
-            message = EphemeralMessage(_dm_for(channel), user, self._next_ts(), text, blocks, thread_ts)
+            message = EphemeralMessage(channel, user, self._next_ts(), text, blocks, thread_ts)
             self.ephemerals.append(message)
         return {"ok": True, "message_ts": message.message_ts}
 

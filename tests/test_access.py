@@ -1,4 +1,4 @@
-"""Local defaults stay local (security review, 2 and 9): the demo login, the built-in key, short JWT secrets, CORS *."""
+"""Local defaults stay local (security review, 2 and 9), and bearer tokens: bot/access.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.safe_start import UnsafeConfiguration, check_safe_to_start, is_local_url, is_loopback, start_refusals
+from bot.access import UnsafeConfiguration, check_safe_to_start, is_local_url, is_loopback, start_refusals
 from bot.settings import PROJECT_ROOT, Settings
 from bot.webchat import email_from_token
 from channels.configured import RASA_DEFAULT_INTERFACE, bind_interface

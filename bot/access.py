@@ -1,13 +1,15 @@
-"""Whether the server may start as configured: the local defaults are for one developer's machine only.
+"""Who may reach what: this machine (loopback), callers with a bearer token, and whether the server may start.
 
-`make run` works with no secrets at all: a built-in conversation-id key, any CORS origin, and a demo page that
-signs a visitor in as a demo candidate. Each of those would expose candidates on a server other people can
-reach. "Local use" is a server bound to a loopback address whose PUBLIC_BASE_URL is a loopback URL; outside it,
-the server refuses to start while any of them is still in place, and says which and what to set.
+The local defaults are for one developer's machine only: `make run` works with no secrets at all (a built-in
+conversation-id key, any CORS origin, and a demo page that signs a visitor in as a demo candidate). Each of
+those would expose candidates on a server other people can reach. "Local use" is a server bound to a loopback
+address whose PUBLIC_BASE_URL is a loopback URL; outside it, the server refuses to start while any of them is
+still in place, and says which and what to set.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -29,6 +31,15 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def bearer_matches(authorization: str | None, token: str | None) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time; never true while the token is unset."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    # bytes, not str: compare_digest refuses non-ASCII text, and a header may carry anything
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode())
 
 
 def is_local_url(url: str) -> bool:
