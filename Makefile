@@ -68,6 +68,7 @@ bench: model
 	$(BIN)/python bench/handoff.py
 	$(BIN)/python bench/web_chat.py
 	$(BIN)/python bench/status_updates.py
+	$(BIN)/python bench/security_overhead.py
 
 # Load generator (bench/load): simulated candidates over signed SMS and the web widget, a modest run by default.
 # More: make load LOAD_ARGS="--candidates 2000 --replicas 2 --kill-after 60" (two replicas on Redis, one stopped).

@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse
 
 from bot.access import bearer_matches
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("actions.server")  # not __main__ under `python -m`
 TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name, not its value
 MIN_TOKEN_LENGTH = 32
 OPEN_PATHS = frozenset({"/health"})
