@@ -50,7 +50,7 @@ from bot.webchat import (
     visitor_for,
 )
 from channels.configured import ConfiguredChannel
-from channels.delivery import HANDOFF_WORK, first_processing, renewing
+from channels.delivery import HANDOFF_WORK, first_processing, renewing, status_page
 from channels.stores import redis_settings_url
 
 logger = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ class WebChat(ConfiguredChannel):
             self.app = app
 
         @web.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "jwt": bool(self.settings.web_jwt_secret)})
+        async def health(request: Request) -> HTTPResponse:
+            return status_page(request, self.settings, lambda: {"jwt": bool(self.settings.web_jwt_secret)})
 
         @web.route("/widget.js", methods=["GET"])
         async def widget(_: Request) -> HTTPResponse:

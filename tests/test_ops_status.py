@@ -1,4 +1,4 @@
-"""The status pages (GET /webhooks/{ats_updates,scheduled,recruiter_slack,slack}/): "ok" to anyone, so load
+"""The status pages (GET /webhooks/{ats_updates,scheduled,recruiter_slack,slack,web}/): "ok" to anyone, so load
 balancers and health checks can use them; which secrets are set and the queue counts only to the team that runs
 the assistant, with `Authorization: Bearer <OPS_TOKEN>`. Each page is called through its blueprint's own route."""
 
@@ -15,15 +15,17 @@ from channels.ats_updates import ATSUpdates
 from channels.candidate_slack import SlackCandidates
 from channels.delivery import ScheduledDelivery
 from channels.recruiter_slack import RecruiterSlack
+from channels.web import WebChat
 from tests.routes import call_route
 from tests.stack_fixture import DEMO_SEED
 
 OPS_TOKEN = "ops-token-for-tests-0123456789abcdef"
 CHANNELS: dict[str, Callable[[Settings], object]] = {
     "ats_updates": ATSUpdates, "scheduled": ScheduledDelivery, "recruiter_slack": RecruiterSlack,
-    "slack": SlackCandidates,
+    "slack": SlackCandidates, "web": WebChat,
 }
-DETAILS = {"ats_updates": "events", "scheduled": "sms_outbox", "recruiter_slack": "live_handoffs", "slack": "inbox"}
+DETAILS = {"ats_updates": "events", "scheduled": "sms_outbox", "recruiter_slack": "live_handoffs", "slack": "inbox",
+           "web": "jwt"}
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ops_token: str | None) -> Settings:
