@@ -10,14 +10,14 @@ from rasa_sdk.events import ActiveLoop, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.services import sender_of, services
+from actions.services import client_key_of, sender_of, services
 from bot.ats import ATSUnavailable, call_ats
 from bot.business_hours import reply_expectation
 from bot.clock import now_utc
 from bot.handoff import Handoff, card_for
 from bot.handoff_cards import opened_notice
 from bot.knowledge_answers import unknown_answer
-from bot.rate_limits import CLIENT_KEY, TOO_MANY_HANDOFFS_REPLY, RateLimiter
+from bot.rate_limits import TOO_MANY_HANDOFFS_REPLY
 from bot.scheduling import SchedulingContext
 from bot.sensitive import sensitive_category
 from bot.status import StatusContext, load_status_context
@@ -62,9 +62,7 @@ async def open_handoff(tracker: Tracker, reason: str, context: StatusContext | S
     desk = shared.handoff_desk(timezone)
     try:
         if desk.live_for(tracker.sender_id) is None:  # asking again while a recruiter is asked opens nothing new
-            client_key = ((tracker.latest_message or {}).get("metadata") or {}).get(CLIENT_KEY)
-            decision = RateLimiter(shared.state, shared.settings).handoff(
-                tracker.sender_id, client_key if isinstance(client_key, str) else None)
+            decision = shared.rate_limiter.handoff(tracker.sender_id, client_key_of(tracker))
             if not decision.allowed:
                 logger.info("handoff (%s) for %s refused: too many this hour", reason, tracker.sender_id)
                 raise TooManyHandoffs

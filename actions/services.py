@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,11 +14,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.ats import ATS, open_ats
-from bot.email_codes import CodeLimits, EmailCodes, Mailer
+from bot.email_codes import CodeLimits, CodeMail, CodeSender, EmailCodes, Mailer
 from bot.handoff import HandoffDesk, handoff_rules
 from bot.identity import VERIFIED_EMAIL_KEY, VERIFIED_PHONE_KEY, VerifiedSender, verified_sender
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.outbox import ReminderQueue
+from bot.rate_limits import CLIENT_KEY, RateLimiter
 from bot.replies import Reply
 from bot.scheduling import SchedulingRules
 from bot.settings import Settings
@@ -26,6 +28,7 @@ from bot.status_updates import StatusUpdates
 from bot.store import open_state_db
 
 logger = logging.getLogger(__name__)
+CLIENT_KEY_FORMAT = re.compile(r"^[0-9a-f]{16,64}$")  # bot/rate_limits.py client_key_for: hex of an HMAC
 
 
 @dataclass
@@ -39,6 +42,23 @@ class Services:
     mailer: Mailer | None = None
     status_updates: StatusUpdates | None = None
     _desks: dict[str, HandoffDesk] = field(default_factory=dict)
+    _code_sender: CodeSender | None = None
+    _rate_limiter: RateLimiter | None = None
+
+    @property
+    def code_sender(self) -> CodeSender:
+        """The background sender of verification codes, one per action-server process."""
+        if self._code_sender is None:
+            self._code_sender = CodeSender(codes=self.email_codes, mail=CodeMail(self.state), ats=self.ats,
+                                           mailer=self.mailer)
+        return self._code_sender
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """One per process, as the channels have theirs: it also sweeps ended windows every so many hits."""
+        if self._rate_limiter is None:
+            self._rate_limiter = RateLimiter(self.state, self.settings)
+        return self._rate_limiter
 
     def handoff_desk(self, company_timezone: str | None = None) -> HandoffDesk:
         """The handoff desk, with business hours in the company's zone (any desk will do to relay)."""
@@ -118,6 +138,12 @@ def sender_of(tracker: Tracker) -> VerifiedSender | None:
         if email:
             return VerifiedSender(channel="web", email=email)
     return sender
+
+
+def client_key_of(tracker: Tracker) -> str | None:
+    """The pseudonym of the client's network address that the web and REST channels attach, if any."""
+    key = ((tracker.latest_message or {}).get("metadata") or {}).get(CLIENT_KEY)
+    return key if isinstance(key, str) and CLIENT_KEY_FORMAT.match(key) else None
 
 
 def remember_contact(tracker: Tracker, candidate_id: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -11,11 +10,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.services import Services, services
-from bot.email_codes import CodeMail, CodeSender, code_in, email_in
+from actions.services import client_key_of, services
+from bot.email_codes import code_in, email_in
 
 logger = logging.getLogger(__name__)
-CLIENT_KEY = re.compile(r"^[0-9a-f]{16,64}$")  # the pseudonym of the visitor's address channels/web.py attaches
 RETRY_MESSAGES = {
     "wrong": "That code isn't right. Please check the email and type the 6 digits again.",
     "expired": "That code has expired. Tell me the email on your application again and I'll send a new one.",
@@ -24,22 +22,6 @@ RETRY_MESSAGES = {
                       "I'll send a new one.",
     "locked": "That's too many wrong codes for today. Please try again tomorrow, or say \"stop\".",
 }
-_sender: tuple[Services, CodeSender] | None = None
-
-
-def code_sender(shared: Services) -> CodeSender:
-    """The background sender of this process's services (opened once per action server; again after a reset)."""
-    global _sender
-    if _sender is None or _sender[0] is not shared:
-        _sender = (shared, CodeSender(codes=shared.email_codes, mail=CodeMail(shared.state), ats=shared.ats,
-                                      mailer=shared.mailer))
-    return _sender[1]
-
-
-def client_key_of(tracker: Tracker) -> str | None:
-    """The pseudonym of the visitor's network address the web channel attached, if any."""
-    key = ((tracker.latest_message or {}).get("metadata") or {}).get("client_key")
-    return key if isinstance(key, str) and CLIENT_KEY.match(key) else None
 
 
 class ActionStartVerification(Action):
@@ -73,7 +55,7 @@ class ValidateEmailVerificationForm(FormValidationAction):
                                           "or say \"stop\".")
             return {"verification_email": None}
         shared.email_codes.request(tracker.sender_id, email, client_key=client_key)
-        code_sender(shared).start()
+        shared.code_sender.start()
         dispatcher.utter_message(text=f"If {email} is on an application with us, I've just sent a 6-digit code to "
                                       f"it. It works once and expires in {round(shared.settings.email_code_minutes)} "
                                       "minutes.")

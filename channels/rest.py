@@ -31,7 +31,7 @@ from sanic.response import HTTPResponse
 from bot.access import bearer_matches, is_loopback
 from bot.rate_limits import CLIENT_KEY, RateLimiter, client_key_for
 from bot.settings import Settings
-from bot.sms import MAX_MESSAGE_CHARS, TOO_LONG_REPLY, clean_inbound_text
+from bot.sms import TOO_LONG_REPLY, clean_inbound_text, is_too_long
 from bot.store import open_state_db
 from channels.configured import safe_settings
 
@@ -83,7 +83,7 @@ class LocalRest(RestInput):
                 return response.json({"error": "rate_limited", "retry_after": decision.retry_after}, status=429,
                                      headers={"Retry-After": str(decision.retry_after)})
             text = clean_inbound_text(message)
-            if len(text) > MAX_MESSAGE_CHARS:
+            if is_too_long(text):
                 return response.json([{"recipient_id": conversation_id, "text": TOO_LONG_REPLY}])
             metadata = {CLIENT_KEY: client_key_for(request.remote_addr or request.ip,
                                                    self.settings.conversation_id_key)}

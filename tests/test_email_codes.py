@@ -169,9 +169,7 @@ async def ask_for_a_code(address: str, conversation: str) -> tuple[dict, list[st
 
 
 async def emails_sent() -> None:
-    from actions.verification import code_sender
-
-    await code_sender(services_module.services()).idle()
+    await services_module.services().code_sender.idle()
 
 
 async def test_the_reply_is_the_same_for_a_known_email_an_unknown_one_and_a_failing_mailer(web_env, monkeypatch,

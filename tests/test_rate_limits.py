@@ -111,7 +111,7 @@ def slack_actions(tmp_path, monkeypatch):
     services_module.reset_services()
 
 
-def web_tracker(conversation_id: str, client_key: str = "client-one") -> Tracker:
+def web_tracker(conversation_id: str, client_key: str = client_key_for("198.51.100.1", "key")) -> Tracker:
     metadata = {"client_key": client_key}
     latest = {"text": "a person please", "intent": {"name": "request_human", "confidence": 0.9}, "entities": [],
               "metadata": metadata, "intent_ranking": []}
@@ -155,8 +155,9 @@ async def test_asking_again_while_a_recruiter_is_already_asked_is_not_a_new_hand
 
 async def test_one_client_opening_handoffs_from_many_conversations_is_stopped_and_others_are_not(slack_actions):
     desk = slack_actions
-    replies = [(await ask_for_a_person(web_tracker(f"webanon-{n:032x}", "client-flood")))[0] for n in range(5)]
+    flood = client_key_for("198.51.100.66", "key")
+    replies = [(await ask_for_a_person(web_tracker(f"webanon-{n:032x}", flood)))[0] for n in range(5)]
     assert replies.count(TOO_MANY_HANDOFFS_REPLY) == 2
-    text, _ = await ask_for_a_person(web_tracker("webanon-" + "c" * 32, "client-other"))
+    text, _ = await ask_for_a_person(web_tracker("webanon-" + "c" * 32, client_key_for("198.51.100.77", "key")))
     assert text != TOO_MANY_HANDOFFS_REPLY
     assert _cards(desk) == 4
